@@ -1,0 +1,86 @@
+"""The one backend interface: async chat(request) -> result.
+
+A backend makes exactly one attempt per call and raises BackendError on failure.
+Concurrency limits, rate limits, retries, timeouts and the response cache are
+applied once, around every backend, by esc_bench.backends.managed.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from esc_bench.config.schema import ModelConfig
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass
+class ChatRequest:
+    messages: list[Message]
+    params: dict[str, Any] = field(default_factory=dict)  # overrides config.generation
+    adapter: str | None = None  # LoRA adapter (hf) or served LoRA name (vLLM)
+    score_labels: tuple[str, ...] | None = None  # ask for P(label) at the first token
+    sample_index: int = 0  # distinguishes repeated samples at temperature > 0
+    purpose: str = ""  # "seeker" | "supporter" | "judge:<dimension>": logs and stats only
+
+
+@dataclass
+class ChatResult:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    cached: bool = False
+    finish_reason: str | None = None
+    label_probs: dict[str, float] | None = None  # only when score_labels was asked for
+
+
+class BackendError(Exception):
+    """One failed attempt. `kind` names the failure for records and summaries."""
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind  # rate_limit | server_error | timeout | connection | bad_response | empty_reply | content_filter | auth | bad_request | local
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class Backend(abc.ABC):
+    """Talks to one model. Subclasses implement `chat` (one attempt)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    async def chat(self, request: ChatRequest) -> ChatResult: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two calls interchangeable (the cache key); never secrets."""
+        return {
+            "backend": self.config.backend,
+            "model": self.config.model,
+            "api_base": self.config.api_base,
+        }
+
+    def merged_params(self, request: ChatRequest) -> dict[str, Any]:
+        params = dict(self.config.generation)
+        params.update(request.params)
+        return params

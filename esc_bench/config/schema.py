@@ -1,0 +1,134 @@
+"""Schemas of the YAML files: model configs and tasks (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from esc_bench.records import Language, normalize_language
+
+BackendKind = Literal["litellm", "openai", "hf"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    """model_configs/NAME.yaml. The name is the file stem (or the raw model string)."""
+
+    name: str = ""  # filled from the file stem, not written in YAML
+    description: str | None = None
+    backend: BackendKind = "litellm"
+    model: str = Field(min_length=1)  # litellm model string, served name, or local path / hub id
+    api_base: str | list[str] | None = None  # a list = replicas, load-balanced
+    api_key_env: str | None = None  # the NAME of an environment variable, never a key
+    max_concurrency: int = Field(default=16, ge=1, le=100_000)
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=100)
+    generation: dict[str, Any] = Field(default_factory=dict)  # temperature, max_tokens, ...
+    # Judges: ask a LoRA adapter (hf) or served LoRA name (vLLM) per dimension:
+    # "<upstream key><protocol's rank suffix>", e.g. "fluency_en". ESC-RANK does this.
+    dimension_adapters: bool = False
+    scoring: Literal["generate", "logits"] = "generate"  # judges on hf: parse a reply, or read P("0".."4")
+    # Local (backend: hf)
+    dtype: str = "auto"
+    device_map: str | dict[str, Any] | None = "auto"
+    max_batch_size: int = Field(default=16, ge=1)
+    batch_wait_ms: float = Field(default=5.0, ge=0)
+    trust_remote_code: bool = False
+    adapters: dict[str, str] = Field(default_factory=dict)  # name -> path
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.replace("_", "").isalnum() or v[0].isdigit():
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits, _), not a key"
+            )
+        return v
+
+    def api_bases(self) -> list[str | None]:
+        if isinstance(self.api_base, list):
+            return list(self.api_base) or [None]
+        return [self.api_base]
+
+    def public_dict(self) -> dict[str, Any]:
+        """For manifests: everything but secrets (a config holds none; env values are never read here)."""
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        return _hash(self.public_dict())
+
+
+class CardSelection(_Strict):
+    """Which cards a task evaluates."""
+
+    source: str = "official"  # official | bundled | a path to a JSON list or JSONL file
+    language: Language | None = None  # defaults to the task's language
+    sources: list[str] | None = None  # dataset filter (case-insensitive): ESConv, MHP, PsyQA, ...
+    categories: list[str] | None = None  # card `res` filter
+    ids: list[str] | None = None
+    sample: int | None = Field(default=None, ge=1)  # seeded random sample of this size
+    first: int | None = Field(default=None, ge=1)  # or the first N
+    seed: int = 0
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        return normalize_language(v)
+
+    @field_validator("ids", mode="before")
+    @classmethod
+    def _ids(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [str(x) for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "CardSelection":
+        if self.sample is not None and self.first is not None:
+            raise ValueError("give either 'sample' or 'first', not both")
+        return self
+
+
+class TaskConfig(_Strict):
+    """tasks/NAME.yaml with `cards:` (a task) -- see GroupConfig for `tasks:`."""
+
+    name: str = ""  # the file stem
+    description: str | None = None
+    include: str | None = None  # inherit from another task, then override
+    language: Language
+    protocol: str = "esc-eval"  # esc-eval (upstream strings, fetched) | esc-bench (ours)
+    cards: CardSelection = Field(default_factory=CardSelection)
+    simulator: str = "esc-role"  # model config name of the seeker
+    judge: str = "esc-rank"  # model config name of the judge
+    rounds: int | None = Field(default=None, ge=1, le=50)  # default: the protocol's
+    judge_retries: int = Field(default=2, ge=0, le=20)  # re-asks when a reply has no score
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        return normalize_language(v)
+
+    def config_hash(self) -> str:
+        return _hash(self.model_dump(mode="json", exclude={"description"}))
+
+
+class GroupConfig(_Strict):
+    """tasks/NAME.yaml with `tasks:` (a group of tasks or groups)."""
+
+    name: str = ""
+    description: str | None = None
+    tasks: list[str] = Field(min_length=1)
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]

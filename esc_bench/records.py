@@ -1,0 +1,169 @@
+"""Records that cross a file boundary: cards, dialogues, scores, leaderboard.
+
+Each is one pydantic model, the single source of truth for its file format.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from esc_bench.dimensions import DIMENSION_NAMES
+
+Language = Literal["en", "zh"]
+Speaker = Literal["supporter", "seeker"]
+
+_LANGUAGE_ALIASES = {"en": "en", "english": "en", "zh": "zh", "chinese": "zh", "cn": "zh"}
+
+
+def normalize_language(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LANGUAGE_ALIASES.get(value.strip().lower(), value)
+    return value
+
+
+class Card(BaseModel):
+    """A role card: who the help-seeker is and what troubles them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    base: str = Field(min_length=1)
+    language: Language
+    base_biaozhu: str | None = None
+    res: str | None = None  # category
+    source: str | None = None  # dataset the card came from
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_to_str(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int):
+            return str(v)
+        return v
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v: Any) -> Any:
+        return normalize_language(v)
+
+
+class Turn(BaseModel):
+    speaker: Speaker
+    text: str
+
+
+class Usage(BaseModel):
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    cached_calls: int = 0
+
+    def add(self, prompt_tokens: int, completion_tokens: int, cost: float | None, cached: bool) -> None:
+        self.calls += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if cached:
+            self.cached_calls += 1
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+
+
+class ErrorInfo(BaseModel):
+    type: str  # e.g. "rate_limit", "timeout", "server_error", "bad_response", "empty_reply"
+    message: str
+    role: str | None = None  # seeker | supporter | judge
+    round: int | None = None
+
+
+class DialogueRecord(BaseModel):
+    """One line of dialogues.jsonl: task x model x card."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    model: str
+    card_id: str
+    language: Language
+    source: str | None = None
+    category: str | None = None
+    status: Literal["ok", "failed"]
+    transcript: list[Turn] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    started: float | None = None  # unix time
+    duration_s: float | None = None
+    usage: dict[str, Usage] = Field(default_factory=dict)  # by role: seeker, supporter
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.task, self.model, self.card_id)
+
+
+class ScoreRecord(BaseModel):
+    """One line of scores.jsonl: dialogue x judge x dimension."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    model: str
+    card_id: str
+    judge: str
+    dimension: str
+    score: int | None = None  # None = missing (no parsable score after retries)
+    raw: str | None = None  # the judge's reply as received
+    attempts: int = 1
+    expected: float | None = None  # logits mode: sum(p_i * i)
+    probs: list[float] | None = None  # logits mode: P("0") .. P("4")
+    error: ErrorInfo | None = None
+    usage: Usage | None = None
+
+    @field_validator("dimension")
+    @classmethod
+    def _known_dimension(cls, v: str) -> str:
+        if v not in DIMENSION_NAMES:
+            raise ValueError(f"unknown dimension {v!r}")
+        return v
+
+    @property
+    def missing(self) -> bool:
+        return self.score is None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.task, self.model, self.card_id, self.judge, self.dimension)
+
+
+class DimensionScore(BaseModel):
+    mean: float | None  # None when no dialogue has this score
+    score_100: float | None
+    ci95: tuple[float, float] | None
+    n: int
+    n_missing: int = 0
+
+
+class LeaderboardEntry(BaseModel):
+    model: str
+    task: str
+    protocol: str | None = None
+    simulator: str | None = None
+    judge: str | None = None
+    n_dialogues: int
+    n_failed: int
+    scores: dict[str, DimensionScore]
+    average: DimensionScore
+
+
+class Leaderboard(BaseModel):
+    """leaderboard.json: comparable across runs and model versions."""
+
+    schema_version: Literal[1] = 1
+    run_id: str
+    created: str  # ISO 8601
+    protocol: str | None
+    simulator: str | None
+    judge: str | None
+    dimensions: list[str] = Field(default_factory=lambda: list(DIMENSION_NAMES))
+    entries: list[LeaderboardEntry] = Field(default_factory=list)

@@ -1,0 +1,109 @@
+"""Append-only JSONL: one record a line, flushed and fsynced; a torn last line is ignored."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Iterator, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from esc_bench.errors import DataError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def iter_records(path: Path, model: type[T]) -> Iterator[T]:
+    """Yield the valid records of a JSONL file.
+
+    A last line without a newline (a write cut short) is skipped: its work is redone.
+    A corrupt line in the middle means the file was edited by hand: that is an error.
+    """
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    complete = lines[:-1]  # the part after the last newline is torn (or empty)
+    for lineno, raw in enumerate(complete, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield model.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "line"
+            raise DataError(f"{path}:{lineno}: not a valid {model.__name__} ({where}: {first['msg']})") from None
+
+
+def read_records(path: Path, model: type[T]) -> list[T]:
+    return list(iter_records(path, model))
+
+
+class JsonlWriter:
+    """Appends records line-atomically: each line is written whole, then flushed and fsynced."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.path = path
+        self._fsync = fsync
+        self._fh: IO[bytes] | None = None
+
+    def _open(self) -> IO[bytes]:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _truncate_torn_tail(self.path)
+            fh = open(self.path, "ab")
+            self._fh = fh
+        return self._fh
+
+    def write(self, record: BaseModel) -> None:
+        self.write_many([record])
+
+    def write_many(self, records: list[BaseModel]) -> None:
+        if not records:
+            return
+        fh = self._open()
+        payload = b"".join(r.model_dump_json().encode() + b"\n" for r in records)
+        fh.write(payload)
+        fh.flush()
+        if self._fsync:
+            os.fsync(fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Drop a last line cut short by a crash, so the next record starts on a line of its own."""
+    if not path.exists():
+        return
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        # Scan back for the last newline (chunked: the torn line may be long).
+        pos = size
+        keep = 0
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                keep = pos + idx + 1
+                break
+        fh.truncate(keep)
+
+
+def write_json_atomic(path: Path, obj: object) -> None:
+    """Write a JSON file via a temp file and rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

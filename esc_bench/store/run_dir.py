@@ -1,0 +1,142 @@
+"""One run's output folder: manifest, dialogues.jsonl, scores.jsonl, leaderboard.json.
+
+This is the only resume path: a run folder is read back, finished work is kept, and
+the rest is done again. Appends are line-atomic; a torn last line is redone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from esc_bench.errors import UserError
+from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
+from esc_bench.store.jsonl import JsonlWriter, read_records, write_json_atomic
+
+MANIFEST = "manifest.json"
+DIALOGUES = "dialogues.jsonl"
+SCORES = "scores.jsonl"
+LEADERBOARD = "leaderboard.json"
+
+
+class Invocation(BaseModel):
+    argv: list[str]
+    started: str
+    finished: str | None = None
+    status: str = "running"  # running | completed | interrupted | failed
+    cache_hits: int = 0
+    calls: int = 0
+
+
+class Manifest(BaseModel):
+    """manifest.json: what was run, with which resolved configs (secrets never stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    run_id: str
+    created: str
+    command: list[str]
+    seed: int
+    esc_bench_version: str
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_commit: str | None = None
+    supporters: list[str] = Field(default_factory=list)
+    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved TaskConfig
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved ModelConfig
+    config_hashes: dict[str, str] = Field(default_factory=dict)  # "task:NAME" / "model:NAME" -> hash
+    protocols: dict[str, str] = Field(default_factory=dict)  # task -> protocol name
+    cards: dict[str, list[str]] = Field(default_factory=dict)  # task -> card ids, in plan order
+    cache: dict[str, Any] = Field(default_factory=dict)
+    invocations: list[Invocation] = Field(default_factory=list)
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.dialogues_path = self.path / DIALOGUES
+        self.scores_path = self.path / SCORES
+        self.manifest_path = self.path / MANIFEST
+        self.leaderboard_path = self.path / LEADERBOARD
+
+    # -- checks -------------------------------------------------------------------
+
+    def check_writable(self) -> None:
+        """Refuse an --output that is a file, or a folder we cannot write, before any call."""
+        p = self.path
+        if p.exists() and not p.is_dir():
+            raise UserError(f"--output {p} exists and is not a folder")
+        probe_dir = p if p.exists() else _nearest_existing_parent(p)
+        if probe_dir is None or not os.access(probe_dir, os.W_OK | os.X_OK):
+            raise UserError(f"--output {p} is not writable")
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    # -- manifest -----------------------------------------------------------------
+
+    def read_manifest(self) -> Manifest:
+        try:
+            return Manifest.model_validate_json(self.manifest_path.read_bytes())
+        except FileNotFoundError:
+            raise UserError(f"{self.path} is not an esc-bench run folder (no {MANIFEST})") from None
+        except ValidationError as exc:
+            raise UserError(f"{self.manifest_path}: not a valid manifest ({exc.errors()[0]['msg']})") from None
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.manifest_path, manifest.model_dump(mode="json"))
+
+    # -- records ------------------------------------------------------------------
+
+    def read_dialogues(self) -> list[DialogueRecord]:
+        return read_records(self.dialogues_path, DialogueRecord)
+
+    def read_scores(self) -> list[ScoreRecord]:
+        return read_records(self.scores_path, ScoreRecord)
+
+    def latest_dialogues(self) -> dict[tuple[str, str, str], DialogueRecord]:
+        """The last record per (task, model, card): a rerun's success replaces an old failure."""
+        out: dict[tuple[str, str, str], DialogueRecord] = {}
+        for rec in self.read_dialogues():
+            out[rec.key] = rec
+        return out
+
+    def latest_scores(self) -> dict[tuple[str, str, str, str, str], ScoreRecord]:
+        out: dict[tuple[str, str, str, str, str], ScoreRecord] = {}
+        for rec in self.read_scores():
+            out[rec.key] = rec
+        return out
+
+    def dialogue_writer(self) -> JsonlWriter:
+        return JsonlWriter(self.dialogues_path)
+
+    def score_writer(self) -> JsonlWriter:
+        return JsonlWriter(self.scores_path)
+
+    # -- leaderboard --------------------------------------------------------------
+
+    def write_leaderboard(self, board: Leaderboard) -> None:
+        write_json_atomic(self.leaderboard_path, board.model_dump(mode="json"))
+
+    def read_leaderboard(self) -> Leaderboard:
+        try:
+            return Leaderboard.model_validate_json(self.leaderboard_path.read_bytes())
+        except FileNotFoundError:
+            raise UserError(f"{self.path} has no {LEADERBOARD} yet") from None
+
+
+def config_differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Names whose config hash changed between a run folder and the current command."""
+    return sorted(k for k in new if k in old and old[k] != new[k])
+
+
+def _nearest_existing_parent(p: Path) -> Path | None:
+    p = p.absolute()
+    for parent in [p, *p.parents]:
+        if parent.exists():
+            return parent if parent.is_dir() else None
+    return None
