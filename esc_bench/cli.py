@@ -1,0 +1,99 @@
+"""The `esc-bench` command. Only the standard library is imported here: --help is instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+# name -> (module under esc_bench.commands, one-line help). Modules load only when used.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "simulate, score and report (the default when no subcommand is given)"),
+    "resume": ("resume", "continue an interrupted run folder"),
+    "tasks": ("tasks", "list or validate tasks and groups"),
+    "models": ("models", "list model configs"),
+    "score": ("score", "re-score a run's saved dialogues with another judge"),
+    "report": ("report", "tables and breakdowns from saved results (console, md, json, html)"),
+    "compare": ("compare", "paired comparison of two runs or two models"),
+    "agreement": ("agreement", "a judge's agreement with reference scores"),
+    "leaderboard": ("leaderboard", "merge runs into one leaderboard JSON"),
+    "import-upstream": ("import_upstream", "import ESC-Eval's upstream transcript and score files"),
+    "convert-rank": ("esc_bench.local.convert_rank", "convert ESC-RANK (InternLM2 + LoRA) to Llama + LoRA"),
+}
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", help="comma list of model config names or litellm model strings (the supporters under test)")
+    p.add_argument("--tasks", default="all", help="comma list of tasks or groups; 'all' = the full ESC-Eval benchmark (default)")
+    p.add_argument("--simulator", help="model that plays the help-seeker (overrides the task's)")
+    p.add_argument("--judge", help="model that scores dialogues (overrides the task's)")
+    p.add_argument("--limit", type=int, help="first N cards per task, after the task's filters")
+    p.add_argument("--output", type=Path, help="run folder (default results/<run id>); an existing one is resumed")
+    p.add_argument("--model-configs", type=Path, action="append", default=[], metavar="DIR", help="extra model config folder (repeatable; searched first)")
+    p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR", help="extra task folder (repeatable; searched first)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    p.add_argument("--cache-dir", type=Path, help="response cache folder (default $ESC_BENCH_CACHE_DIR or ~/.cache/esc-bench)")
+    p.add_argument("--max-failures", default="0", metavar="N|FRAC", help="failed dialogues tolerated before the exit code is 1: a count (3), fraction (0.05) or percentage (5%%); default 0")
+    p.add_argument("--skip-judge", action="store_true", help="simulate dialogues only; score later with `esc-bench score`")
+    p.add_argument("--scale", choices=["4", "100"], default="4", help="scale of the console table: 0-4 (default) or the paper's 0-100")
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<16} {help_}" for name, (_, help_) in SUBCOMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="esc-bench",
+        description="Evaluate emotional-support conversation models with the ESC-Eval protocol.",
+        epilog=f"subcommands (esc-bench SUBCOMMAND --help):\n{lines}\n\n"
+        "example:\n  esc-bench --models gpt-4o,llama3 --tasks all",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=_version())
+    add_run_arguments(p)
+    return p
+
+
+def _version() -> str:
+    from esc_bench import __version__
+
+    return f"esc-bench {__version__}"
+
+
+def _load(module: str):
+    name = module if module.startswith("esc_bench.") else f"esc_bench.commands.{module}"
+    return importlib.import_module(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    from esc_bench.errors import UserError
+
+    try:
+        if args_in and args_in[0] in SUBCOMMANDS:
+            name = args_in[0]
+            module = _load(SUBCOMMANDS[name][0])
+            p = argparse.ArgumentParser(prog=f"esc-bench {name}", description=SUBCOMMANDS[name][1])
+            module.configure(p)
+            args = p.parse_args(args_in[1:])
+            args.argv = ["esc-bench", *args_in]
+            return int(module.run(args) or 0)
+        args = _top_parser().parse_args(args_in)
+        args.argv = ["esc-bench", *args_in]
+        return int(_load("run").run(args) or 0)
+    except UserError as exc:
+        print(f"esc-bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("esc-bench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `esc-bench tasks | head`
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,1 @@
+"""Subcommands of the esc-bench CLI: each module has configure(parser) and run(args)."""

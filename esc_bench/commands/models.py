@@ -1,0 +1,46 @@
+"""`esc-bench models [list]`: the model configs that can be named in --models, --simulator, --judge."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from esc_bench.errors import UserError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["list", "validate"], default="list")
+    parser.add_argument("--model-configs", type=Path, action="append", default=[], metavar="DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from esc_bench.config.loader import ModelRegistry
+
+    reg = ModelRegistry(args.model_configs)
+    console = Console()
+    table = Table(title="model configs (any other litellm model string works too)")
+    for col in ("name", "backend", "model", "api_base", "key", "concurrency", "file"):
+        table.add_column(col)
+    problems = []
+    for name in reg.names():
+        try:
+            c = reg.get(name)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        key = "-"
+        if c.api_key_env:
+            key = f"{c.api_key_env} ({'set' if os.environ.get(c.api_key_env) else 'missing'})"
+        base = ", ".join(b for b in c.api_bases() if b) or "-"
+        table.add_row(name, c.backend, c.model, base, key, str(c.max_concurrency), str(reg.files[name]))
+    console.print(table)
+    if problems:
+        for p in problems:
+            console.print(f"[red]invalid[/red] {p}", highlight=False, soft_wrap=True)
+        raise UserError(f"{len(problems)} model config(s) do not validate")
+    return 0

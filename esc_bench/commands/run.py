@@ -1,0 +1,90 @@
+"""`esc-bench [run]`: plan, simulate, judge, write the leaderboard, print the tables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+
+from esc_bench.errors import UserError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from esc_bench.cli import add_run_arguments
+
+    add_run_arguments(parser)
+
+
+def options_from_args(args: argparse.Namespace):
+    from esc_bench.engine.plan import RunOptions
+
+    if not args.models:
+        raise UserError("--models is required, e.g. --models gpt-4o,llama3 (see `esc-bench models`)")
+    return RunOptions(
+        models=_split(args.models),
+        tasks=_split(args.tasks),
+        simulator=args.simulator,
+        judge=args.judge,
+        limit=args.limit,
+        output=args.output,
+        model_configs=list(args.model_configs),
+        tasks_dirs=list(args.tasks_dir),
+        seed=args.seed,
+        use_cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        max_failures=args.max_failures,
+        skip_judge=args.skip_judge,
+        argv=list(getattr(args, "argv", ["esc-bench"])),
+    )
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from esc_bench.engine.plan import build_plan
+
+    console = Console(stderr=False)
+    opts = options_from_args(args)
+    plan = build_plan(opts)  # every check happens here, before any model is called
+    return execute_plan(plan, console, scale=args.scale)
+
+
+def execute_plan(plan, console, *, scale: str = "4") -> int:
+    from esc_bench.engine.finalize import build_run_leaderboard, print_summary
+    from esc_bench.engine.plan import parse_max_failures
+    from esc_bench.engine.runner import execute
+
+    opts = plan.options
+    verb = "resuming" if plan.resuming else "run"
+    console.print(
+        f"[bold]esc-bench[/bold] {verb} {plan.run_id}: {len(plan.tasks)} task(s) × "
+        f"{len(plan.supporters)} model(s) = {plan.n_dialogues()} dialogues → {plan.run_dir.path}",
+        highlight=False,
+    )
+    outcome = asyncio.run(execute(plan, console))
+    dialogues = list(plan.run_dir.latest_dialogues().values())
+    board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
+    print_summary(console, board, dialogues, scale=scale)
+    console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
+
+    if outcome.interrupted:
+        cmd = f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
+        print(f"esc-bench: interrupted; finished work is saved. Resume with: {cmd}", file=sys.stderr)
+        return 130
+    planned = {(tp.name, m, c.id) for tp in plan.tasks for m in plan.supporters for c in tp.cards}
+    failed = sum(1 for d in dialogues if d.status != "ok" and d.key in planned)
+    kind, limit = parse_max_failures(opts.max_failures)
+    allowed = limit if kind == "count" else limit * max(1, len(planned))
+    if failed > allowed:
+        print(
+            f"esc-bench: {failed} of {len(planned)} dialogues failed (allowed: {opts.max_failures}); "
+            f"rerun the same command to retry only those",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

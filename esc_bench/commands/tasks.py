@@ -1,0 +1,54 @@
+"""`esc-bench tasks [list|validate]`: the tasks and groups that can be run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from esc_bench.errors import UserError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["list", "validate"], default="list")
+    parser.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    parser.add_argument("--cards", action="store_true", help="validate: also load each task's cards (may download)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from esc_bench.config.loader import TaskRegistry
+
+    reg = TaskRegistry(args.tasks_dir)
+    console = Console()
+    table = Table(title="tasks and groups")
+    for col in ("name", "kind", "language", "protocol", "cards", "simulator", "judge", "file"):
+        table.add_column(col)
+    problems: list[str] = []
+    for name in reg.names():
+        try:
+            if reg.is_group(name):
+                g = reg.group(name)
+                reg.resolve([name])
+                table.add_row(name, "group", "", "", ", ".join(g.tasks), "", "", str(reg.files[name]))
+                continue
+            t = reg.task(name)
+            if args.action == "validate" and args.cards:
+                from esc_bench.data.cards import load_cards
+
+                n = len(load_cards(t.cards, t.language, base_dir=reg.files[name].parent))
+                card_info = f"{t.cards.source} ({n})"
+            else:
+                card_info = t.cards.source
+            table.add_row(name, "task", t.language, t.protocol, card_info, t.simulator, t.judge, str(reg.files[name]))
+        except UserError as exc:
+            problems.append(str(exc))
+    console.print(table)
+    if problems:
+        for p in problems:
+            console.print(f"[red]invalid[/red] {p}", highlight=False, soft_wrap=True)
+        raise UserError(f"{len(problems)} task file(s) do not validate")
+    if args.action == "validate":
+        console.print(f"all {len(reg.names())} task files validate")
+    return 0

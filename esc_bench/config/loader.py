@@ -1,0 +1,211 @@
+"""Strict YAML loading with file:line errors, and the task / model-config registries."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from esc_bench.config.schema import GroupConfig, ModelConfig, TaskConfig
+from esc_bench.errors import ConfigError
+
+T = TypeVar("T", bound=BaseModel)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BUILTIN_TASKS = PROJECT_ROOT / "tasks"
+BUILTIN_MODELS = PROJECT_ROOT / "model_configs"
+
+
+# -- YAML with line numbers ------------------------------------------------------------
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Parse a YAML file; return its data and the line (1-based) of every key path."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: malformed YAML ({problem})") from None
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _collect_lines(path, node, (), lines)
+    return data, lines
+
+
+def _collect_lines(path: Path, node: yaml.Node, at: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+            out[at + (key,)] = key_node.start_mark.line + 1
+            _collect_lines(path, value_node, at + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _collect_lines(path, item, at + (i,), out)
+
+
+def validate(model: type[T], data: Any, path: Path, lines: dict[tuple[Any, ...], int], **extra: Any) -> T:
+    """Validate YAML data against a schema; the first problem becomes `file:line: field: message`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return model.model_validate({**data, **extra})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        line = 1
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(k for k in model.model_fields if k != "name")
+            msg = f"unknown key (allowed: {allowed})"
+        raise ConfigError(f"{path}:{line}: {field}: {msg}") from None
+
+
+def load_file(model: type[T], path: Path, **extra: Any) -> T:
+    data, lines = read_yaml(path)
+    return validate(model, data, path, lines, **extra)
+
+
+def suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""
+
+
+def _scan(dirs: list[Path]) -> dict[str, Path]:
+    """name -> file; earlier folders win (user folders come before the built-in one)."""
+    found: dict[str, Path] = {}
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(f"{d}: not a folder")
+        for f in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
+            found.setdefault(f.stem, f)
+    return found
+
+
+# -- model configs ---------------------------------------------------------------------
+
+
+class ModelRegistry:
+    def __init__(self, extra_dirs: list[Path] | None = None, *, builtin: bool = True) -> None:
+        dirs = list(extra_dirs or [])
+        if builtin and BUILTIN_MODELS.is_dir():
+            dirs.append(BUILTIN_MODELS)
+        self.files = _scan(dirs)
+        self._cache: dict[str, ModelConfig] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def get(self, name: str) -> ModelConfig:
+        if name in self._cache:
+            return self._cache[name]
+        if name in self.files:
+            cfg = load_file(ModelConfig, self.files[name], name=name)
+        elif _looks_like_litellm_model(name):
+            cfg = ModelConfig(name=name, model=name)
+        else:
+            raise ConfigError(
+                f"unknown model {name!r}: no model_configs/{name}.yaml and not a model litellm knows"
+                + suggest(name, self.names())
+            )
+        self._cache[name] = cfg
+        return cfg
+
+
+def _looks_like_litellm_model(name: str) -> bool:
+    """A raw litellm model string: 'provider/model', or a model in litellm's price map."""
+    if "/" in name.strip("/") and " " not in name:
+        return True
+    import litellm  # lazy: ~3 s
+
+    return name in litellm.model_cost
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+
+class TaskRegistry:
+    def __init__(self, extra_dirs: list[Path] | None = None, *, builtin: bool = True) -> None:
+        dirs = list(extra_dirs or [])
+        if builtin and BUILTIN_TASKS.is_dir():
+            dirs.append(BUILTIN_TASKS)
+        self.files = _scan(dirs)
+        self._raw: dict[str, tuple[dict[str, Any], dict[tuple[Any, ...], int]]] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def _read(self, name: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], int], Path]:
+        if name not in self.files:
+            raise ConfigError(f"unknown task or group {name!r}" + suggest(name, self.names()))
+        path = self.files[name]
+        if name not in self._raw:
+            data, lines = read_yaml(path)
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}:1: expected a mapping of keys to values")
+            self._raw[name] = (data, lines)
+        data, lines = self._raw[name]
+        return data, lines, path
+
+    def is_group(self, name: str) -> bool:
+        data, _, _ = self._read(name)
+        return "tasks" in data
+
+    def group(self, name: str) -> GroupConfig:
+        data, lines, path = self._read(name)
+        return validate(GroupConfig, data, path, lines, name=name)
+
+    def task(self, name: str, _chain: tuple[str, ...] = ()) -> TaskConfig:
+        if name in _chain:
+            raise ConfigError(f"task include loop: {' -> '.join((*_chain, name))}")
+        data, lines, path = self._read(name)
+        if "tasks" in data:
+            raise ConfigError(f"{path}: {name!r} is a group, not a task")
+        merged = dict(data)
+        parent = data.get("include")
+        if parent is not None:
+            if not isinstance(parent, str):
+                raise ConfigError(f"{path}:{lines.get(('include',), 1)}: include: must be a task name")
+            base = self.task(parent, (*_chain, name)).model_dump(exclude={"name", "include", "description"})
+            cards = {**base.get("cards", {}), **(data.get("cards") or {})}
+            merged = {**base, **data, "cards": cards}
+            merged.pop("include", None)
+        return validate(TaskConfig, merged, path, lines, name=name)
+
+    def resolve(self, names: list[str]) -> list[TaskConfig]:
+        """Expand groups (recursively, loops refused) into tasks, in order, without repeats."""
+        out: dict[str, TaskConfig] = {}
+
+        def visit(n: str, chain: tuple[str, ...]) -> None:
+            if n in chain:
+                raise ConfigError(f"task group loop: {' -> '.join((*chain, n))}")
+            if self.is_group(n):
+                for child in self.group(n).tasks:
+                    visit(child, (*chain, n))
+            elif n not in out:
+                out[n] = self.task(n)
+
+        for n in names:
+            visit(n, ())
+        return list(out.values())

@@ -1,0 +1,65 @@
+"""After a run: the leaderboard from everything the run folder holds, and the console summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+
+from esc_bench.records import DialogueRecord, Leaderboard
+from esc_bench.store.run_dir import RunDir
+
+
+def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0) -> Leaderboard:
+    """One entry per (task, supporter), scored by each task's judge (from the manifest)."""
+    from esc_bench.analysis.leaderboard import build_entries, build_leaderboard
+
+    manifest = run_dir.read_manifest()
+    dialogues = list(run_dir.latest_dialogues().values())
+    scores = list(run_dir.latest_scores().values())
+    entries = []
+    for task, meta in manifest.tasks.items():
+        judge = meta.get("judge")
+        task_meta = {
+            task: {
+                "protocol": manifest.protocols.get(task, meta.get("protocol")),
+                "simulator": meta.get("simulator"),
+                "judge": judge,
+            }
+        }
+        entries += build_entries(
+            [d for d in dialogues if d.task == task],
+            [s for s in scores if s.task == task],
+            judge=judge,
+            meta_by_task=task_meta,
+            seed=seed,
+        )
+    board = build_leaderboard(manifest.run_id, manifest.created, entries)
+    run_dir.write_leaderboard(board)
+    return board
+
+
+def failure_summary(dialogues: list[DialogueRecord]) -> list[str]:
+    """Lines naming what failed: per model, the error kinds and one example."""
+    failed = [d for d in dialogues if d.status != "ok"]
+    by_model: dict[str, list[DialogueRecord]] = {}
+    for d in failed:
+        by_model.setdefault(d.model, []).append(d)
+    lines = []
+    for model, recs in sorted(by_model.items()):
+        kinds = Counter(r.error.type if r.error else "unknown" for r in recs)
+        ex = next((r for r in recs if r.error), None)
+        example = ""
+        if ex is not None and ex.error is not None:
+            example = f" — e.g. {ex.task}/card {ex.card_id}, {ex.error.role} round {ex.error.round}: {ex.error.message}"
+        kinds_s = ", ".join(f"{k} ×{n}" for k, n in kinds.most_common())
+        lines.append(f"{model}: {len(recs)} failed dialogue(s) ({kinds_s}){example}")
+    return lines
+
+
+def print_summary(console: Console, board: Leaderboard, dialogues: list[DialogueRecord], *, scale: str = "4") -> None:
+    from esc_bench.analysis.tables import render_leaderboard
+
+    render_leaderboard(board, console, scale=scale)
+    for line in failure_summary(dialogues):
+        console.print(f"[red]failed[/red] {line}", highlight=False, soft_wrap=True)

@@ -1,0 +1,164 @@
+"""From command-line options to a checked plan: every input is validated before any call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from esc_bench.config.loader import ModelRegistry, TaskRegistry
+from esc_bench.config.schema import ModelConfig, TaskConfig
+from esc_bench.errors import ConfigError, UserError
+from esc_bench.protocol import Protocol
+from esc_bench.records import Card
+from esc_bench.store.run_dir import RunDir, config_differences
+
+
+@dataclass
+class RunOptions:
+    models: list[str]
+    tasks: list[str]
+    simulator: str | None = None
+    judge: str | None = None
+    limit: int | None = None
+    output: Path | None = None
+    model_configs: list[Path] = field(default_factory=list)
+    tasks_dirs: list[Path] = field(default_factory=list)
+    seed: int = 0
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    max_failures: str = "0"
+    skip_judge: bool = False
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskPlan:
+    config: TaskConfig
+    protocol: Protocol
+    cards: list[Card]
+    rounds: int
+    simulator: str
+    judge: str
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass
+class RunPlan:
+    run_id: str
+    run_dir: RunDir
+    options: RunOptions
+    supporters: list[str]
+    tasks: list[TaskPlan]
+    models: dict[str, ModelConfig]  # every model the run calls, by name
+    config_hashes: dict[str, str]
+    resuming: bool = False
+
+    def n_dialogues(self) -> int:
+        return len(self.supporters) * sum(len(t.cards) for t in self.tasks)
+
+
+def build_plan(opts: RunOptions) -> RunPlan:
+    from esc_bench.backends.registry import check_credentials
+    from esc_bench.data.cards import load_cards
+    from esc_bench.data.protocols import load_protocol
+
+    if not opts.models:
+        raise UserError("--models is empty: name at least one model (a config name or a litellm model string)")
+    if not opts.tasks:
+        raise UserError("--tasks is empty: name tasks or groups, or 'all'")
+    if opts.limit is not None and opts.limit < 1:
+        raise UserError("--limit must be at least 1")
+    parse_max_failures(opts.max_failures)
+
+    task_reg = TaskRegistry(opts.tasks_dirs)
+    model_reg = ModelRegistry(opts.model_configs)
+    task_cfgs = task_reg.resolve(opts.tasks)
+    supporters = list(dict.fromkeys(opts.models))
+    models: dict[str, ModelConfig] = {name: model_reg.get(name) for name in supporters}
+
+    plans: list[TaskPlan] = []
+    for cfg in task_cfgs:
+        simulator = opts.simulator or cfg.simulator
+        judge = opts.judge or cfg.judge
+        for name in (simulator, *(() if opts.skip_judge else (judge,))):
+            if name not in models:
+                models[name] = model_reg.get(name)
+        protocol = load_protocol(cfg.protocol)
+        if cfg.language not in protocol.languages:
+            raise ConfigError(f"task {cfg.name!r}: protocol {cfg.protocol!r} has no {cfg.language!r} strings")
+        cards = load_cards(cfg.cards, cfg.language, base_dir=task_reg.files[cfg.name].parent)
+        if opts.limit is not None:
+            cards = cards[: opts.limit]
+        plans.append(
+            TaskPlan(cfg, protocol, cards, cfg.rounds or protocol.rounds, simulator, judge)
+        )
+
+    for cfg in models.values():
+        check_credentials(cfg)
+
+    hashes = {f"task:{p.name}": _task_hash(p) for p in plans}
+    hashes.update({f"model:{n}": c.config_hash() for n, c in models.items()})
+
+    run_dir = RunDir(opts.output) if opts.output else None
+    resuming = False
+    if run_dir is not None and run_dir.exists():
+        manifest = run_dir.read_manifest()
+        changed = config_differences(manifest.config_hashes, hashes)
+        if changed:
+            raise UserError(
+                f"{run_dir.path} was run with a different config for {', '.join(changed)}; "
+                "use a new --output folder (or restore the old config) to keep results comparable"
+            )
+        run_id = manifest.run_id
+        resuming = True
+    else:
+        run_id = new_run_id(hashes)
+        if run_dir is None:
+            run_dir = RunDir(Path("results") / run_id)
+    run_dir.check_writable()
+    return RunPlan(run_id, run_dir, opts, supporters, plans, models, hashes, resuming)
+
+
+def _task_hash(plan: TaskPlan) -> str:
+    """The task's config plus what it resolved to (protocol text, rounds, seeker, judge).
+
+    Card ids are left out on purpose: a rerun with a larger --limit extends a run.
+    """
+    h = hashlib.sha256()
+    h.update(plan.config.config_hash().encode())
+    h.update(plan.protocol.model_dump_json().encode())
+    h.update(f"{plan.rounds}|{plan.simulator}|{plan.judge}".encode())
+    return h.hexdigest()[:16]
+
+
+def new_run_id(hashes: dict[str, str]) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    digest = hashlib.sha256(repr(sorted(hashes.items())).encode()).hexdigest()[:6]
+    return f"{stamp}-{digest}"
+
+
+def parse_max_failures(value: str) -> tuple[str, float]:
+    """'3' -> at most 3 failed dialogues; '0.05' or '5%' -> at most that fraction."""
+    v = str(value).strip()
+    try:
+        if v.endswith("%"):
+            frac = float(v[:-1]) / 100
+            if not 0 <= frac <= 1:
+                raise ValueError
+            return ("fraction", frac)
+        if "." in v:
+            frac = float(v)
+            if not 0 <= frac <= 1:
+                raise ValueError
+            return ("fraction", frac)
+        n = int(v)
+        if n < 0:
+            raise ValueError
+        return ("count", float(n))
+    except ValueError:
+        raise UserError(f"--max-failures {value!r}: give a count (3), a fraction (0.05) or a percentage (5%)") from None
