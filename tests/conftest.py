@@ -1,0 +1,31 @@
+"""Test-wide environment: no network, no hub, a private cache dir."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_ESC_EVAL = SHARED / "esc-eval"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Never read or write the user's real cache; an unreachable upstream URL unless a test serves one.
+    os.environ["ESC_BENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="esc-bench-test-cache-")
+    os.environ["ESC_BENCH_UPSTREAM_URL"] = "http://127.0.0.1:9/unreachable"
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        os.environ.pop(var, None)
+
+
+@pytest.fixture
+def shared_esc_eval() -> Path:
+    if not (SHARED_ESC_EVAL / "upstream_protocol.json").exists():
+        pytest.skip("../shared/esc-eval is absent (a clone outside the workplace)")
+    return SHARED_ESC_EVAL
