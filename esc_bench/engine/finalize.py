@@ -10,16 +10,21 @@ from esc_bench.records import DialogueRecord, Leaderboard
 from esc_bench.store.run_dir import RunDir
 
 
-def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0) -> Leaderboard:
-    """One entry per (task, supporter), scored by each task's judge (from the manifest)."""
+def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None = None) -> Leaderboard:
+    """One entry per (task, supporter), scored by each task's judge (from the manifest).
+
+    With `judge`, the board of a judge added later by `esc-bench score`, written beside the
+    run's own as leaderboard.<judge>.json.
+    """
     from esc_bench.analysis.leaderboard import build_entries, build_leaderboard
 
     manifest = run_dir.read_manifest()
     dialogues = list(run_dir.latest_dialogues().values())
     scores = list(run_dir.latest_scores().values())
     entries = []
+    override = judge
     for task, meta in manifest.tasks.items():
-        judge = meta.get("judge")
+        judge = override or meta.get("judge")
         task_meta = {
             task: {
                 "protocol": manifest.protocols.get(task, meta.get("protocol")),
@@ -35,7 +40,12 @@ def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0) -> Leaderboard:
             seed=seed,
         )
     board = build_leaderboard(manifest.run_id, manifest.created, entries)
-    run_dir.write_leaderboard(board)
+    if override is None:
+        run_dir.write_leaderboard(board)
+    else:
+        from esc_bench.store.jsonl import write_json_atomic
+
+        write_json_atomic(run_dir.path / f"leaderboard.{override}.json", board.model_dump(mode="json"))
     return board
 
 

@@ -30,6 +30,7 @@ class RunOptions:
     cache_dir: Path | None = None
     max_failures: str = "0"
     skip_judge: bool = False
+    score_only: bool = False  # judge saved dialogues; never simulate (esc-bench score)
     argv: list[str] = field(default_factory=list)
 
 
@@ -125,14 +126,14 @@ def build_plan(opts: RunOptions) -> RunPlan:
 
 
 def _task_hash(plan: TaskPlan) -> str:
-    """The task's config plus what it resolved to (protocol text, rounds, seeker, judge).
+    """The task's config plus what it resolved to (protocol text, rounds, seeker).
 
     Card ids are left out on purpose: a rerun with a larger --limit extends a run.
     """
     h = hashlib.sha256()
-    h.update(plan.config.config_hash().encode())
+    h.update(plan.config.model_copy(update={"judge": ""}).config_hash().encode())
     h.update(plan.protocol.model_dump_json().encode())
-    h.update(f"{plan.rounds}|{plan.simulator}|{plan.judge}".encode())
+    h.update(f"{plan.rounds}|{plan.simulator}".encode())  # judges sit side by side: not hashed
     return h.hexdigest()[:16]
 
 

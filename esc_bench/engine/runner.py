@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,8 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
             for i, card in enumerate(tp.cards):
                 prev = done_dialogues.get((tp.name, model, card.id))
                 if prev is None or prev.status != "ok":
-                    items.append(WorkItem(tp, model, i))
+                    if not plan.options.score_only:
+                        items.append(WorkItem(tp, model, i))
                     continue
                 if plan.options.skip_judge or _scores_complete(done_scores, prev, tp.judge):
                     skipped += 1
@@ -84,8 +86,11 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
     if opts.use_cache:
         cache = ResponseCache(opts.cache_dir / "responses.sqlite" if opts.cache_dir else default_cache_path())
     stats = {name: CallStats() for name in plan.models}
+    backoff_base = float(os.environ.get("ESC_BENCH_BACKOFF_BASE", "1.0"))
     backends = {
-        name: ManagedBackend(make_backend(cfg), cache=cache, stats=stats[name])
+        name: ManagedBackend(
+            make_backend(cfg), cache=cache, stats=stats[name], backoff_base=backoff_base, seed=opts.seed
+        )
         for name, cfg in plan.models.items()
     }
     dialogue_out = run_dir.dialogue_writer()

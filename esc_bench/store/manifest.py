@@ -51,6 +51,14 @@ def git_commit() -> str | None:
 def build_manifest(plan: "RunPlan") -> Manifest:
     """A fresh manifest for this invocation, merged into the folder's old one when resuming."""
     old = plan.run_dir.read_manifest() if plan.resuming else None
+    if plan.options.score_only and old is not None:
+        # Re-scoring keeps the run's own judge; the new one is recorded beside it.
+        extra = list(dict.fromkeys([*old.extra_judges, *(tp.judge for tp in plan.tasks)]))
+        m = old.model_copy(deep=True)
+        m.extra_judges = [j for j in extra if j not in {t.get("judge") for t in old.tasks.values()}]
+        m.models.update({n: c.public_dict() for n, c in plan.models.items()})
+        m.config_hashes.update(plan.config_hashes)
+        return m
     tasks = {
         tp.name: {
             **tp.config.model_dump(mode="json"),
@@ -79,6 +87,7 @@ def build_manifest(plan: "RunPlan") -> Manifest:
         cards=_merge_cards(old.cards if old else {}, cards),
         cache={"enabled": plan.options.use_cache},
         invocations=list(old.invocations) if old else [],
+        extra_judges=list(old.extra_judges) if old else [],
     )
     return m
 

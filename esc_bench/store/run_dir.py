@@ -50,6 +50,7 @@ class Manifest(BaseModel):
     config_hashes: dict[str, str] = Field(default_factory=dict)  # "task:NAME" / "model:NAME" -> hash
     protocols: dict[str, str] = Field(default_factory=dict)  # task -> protocol name
     cards: dict[str, list[str]] = Field(default_factory=dict)  # task -> card ids, in plan order
+    extra_judges: list[str] = Field(default_factory=list)  # added later by `esc-bench score`
     cache: dict[str, Any] = Field(default_factory=dict)
     invocations: list[Invocation] = Field(default_factory=list)
 

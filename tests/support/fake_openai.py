@@ -14,8 +14,8 @@ the messages; everyone else gets a short sentence, derived from a hash of
 
 Faults (injected with probability `fault_rate` from `faults`, by a seeded RNG,
 or queued for the next requests with `queue_faults`):
-  rate_limit (429, Retry-After: 0), rate_limit_no_header (429), server_error (500),
-  unavailable (503), garbage (200, not JSON), wrong_shape (200, JSON without choices),
+  rate_limit (429, Retry-After: `retry_after`, default 0), rate_limit_no_header (429),
+  server_error (500), unavailable (503), garbage (200, not JSON), wrong_shape (200, JSON without choices),
   empty (200, empty content), content_filter (finish_reason content_filter),
   hang (no reply for `hang_s`), drop (connection closed without a response),
   auth (401), bad_request (400).
@@ -113,6 +113,7 @@ class FakeOpenAI:
         reply: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
         *,
         hang_s: float = 30.0,
+        retry_after: str = "0",
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -124,6 +125,7 @@ class FakeOpenAI:
             raise ValueError(f"unknown faults: {sorted(unknown)}")
         self.reply = reply or default_reply
         self.hang_s = hang_s
+        self.retry_after = retry_after  # the Retry-After value sent with the rate_limit fault
         self.host = host
         self.port = port
         self._rng = random.Random(fault_seed)
@@ -270,7 +272,7 @@ class FakeOpenAI:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "body must be JSON with a 'messages' list")
         if fault == "rate_limit":
-            return _error(429, "rate limited", headers={"Retry-After": "0"})
+            return _error(429, "rate limited", headers={"Retry-After": self.retry_after})
         if fault == "rate_limit_no_header":
             return _error(429, "rate limited")
         if fault == "server_error":

@@ -1,0 +1,49 @@
+"""make_backend(config) -> Backend, and the credential check run before any call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from esc_bench.backends.base import Backend
+from esc_bench.config.schema import ModelConfig
+from esc_bench.errors import UserError
+
+
+def make_backend(config: ModelConfig) -> Backend:
+    """The bare backend for a model config (one attempt per call; wrap it in ManagedBackend)."""
+    if config.backend == "openai":
+        from esc_bench.backends.openai_http import OpenAIHTTPBackend
+
+        return OpenAIHTTPBackend(config)
+    if config.backend == "litellm":
+        from esc_bench.backends.litellm_backend import LiteLLMBackend
+
+        return LiteLLMBackend(config)
+    if config.backend == "hf":
+        from esc_bench.backends.hf import HFBackend
+
+        return HFBackend(config)
+    raise UserError(f"model {config.name or config.model!r}: unknown backend {config.backend!r}")
+
+
+def make_managed(config: ModelConfig, cache: Any = None, **kwargs: Any) -> Backend:
+    """make_backend wrapped once in ManagedBackend (limits, retries, timeout, cache)."""
+    from esc_bench.backends.managed import ManagedBackend
+
+    return ManagedBackend(make_backend(config), cache, **kwargs)
+
+
+def check_credentials(config: ModelConfig) -> None:
+    """Raise UserError (one line) if a key the model needs is missing. hf needs none."""
+    if config.backend == "hf":
+        return
+    if config.backend == "openai":
+        from esc_bench.backends.openai_http import api_key_env_problem
+
+        problem = api_key_env_problem(config)
+    else:
+        from esc_bench.backends.litellm_backend import missing_credentials
+
+        problem = missing_credentials(config)
+    if problem:
+        raise UserError(problem)

@@ -1,0 +1,127 @@
+"""`load_protocol(name)`: the upstream `esc-eval` protocol, our bundled `esc-bench`, or a YAML file."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from esc_bench.data.upstream import base_url, cache_dir, load_upstream_protocol
+from esc_bench.dimensions import UPSTREAM_KEY_ORDER
+from esc_bench.errors import ConfigError
+from esc_bench.protocol import Protocol
+
+KNOWN_PROTOCOLS = ("esc-eval", "esc-bench")
+_memo: dict[tuple[Any, ...], Protocol] = {}
+
+
+def load_protocol(name: str, base_dir: Path | None = None) -> Protocol:
+    """Protocol by name (`esc-eval`, `esc-bench`) or a `.yaml`/`.yml` path (relative to base_dir or cwd)."""
+    if name == "esc-eval":
+        # The upstream protocol depends on where it is fetched from: key on that.
+        key: tuple[Any, ...] = (name, base_url(), str(cache_dir()), os.environ.get("ESC_BENCH_UPSTREAM_PINS"))
+        if key not in _memo:
+            _memo[key] = load_upstream_protocol()
+        return _memo[key]
+    if name == "esc-bench":
+        res = resources.files("esc_bench") / "resources" / "protocols" / "esc-bench.yaml"
+        path = Path(str(res))
+    elif name.lower().endswith((".yaml", ".yml")):
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            path = (base_dir or Path.cwd()) / path
+        if not path.is_file():
+            raise ConfigError(f"protocol file {path} not found")
+    else:
+        raise ConfigError(
+            f"unknown protocol {name!r}; known: {', '.join(KNOWN_PROTOCOLS)}, or a path to a .yaml/.yml file"
+        )
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _memo:
+            _memo[key] = parse_protocol_yaml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read protocol file {path}: {e}") from None
+    return _memo[key]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_protocol_yaml(text: str, label: str) -> Protocol:
+    """Validate a protocol YAML document strictly; errors are one line, `file:line: ...`."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{label}:{mark.line + 1}" if mark is not None else label
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: a protocol file must be a YAML mapping")
+    try:
+        proto = Protocol.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc)
+        raise ConfigError(f"{label}:{_line_of(text, loc)}: {field}: {err['msg']}") from None
+    problem = _check_complete(proto)
+    if problem:
+        loc, msg = problem
+        raise ConfigError(f"{label}:{_line_of(text, loc)}: {'.'.join(loc)}: {msg}")
+    return proto
+
+
+def _check_complete(proto: Protocol) -> tuple[tuple[str, ...], str] | None:
+    """What the model alone does not check: every dimension named and rubricked, a known language."""
+    want = set(UPSTREAM_KEY_ORDER)
+    expected = f"expected the keys {', '.join(UPSTREAM_KEY_ORDER)}"
+    if proto.rounds < 1:
+        return ("rounds",), "must be at least 1"
+    if set(proto.judge_dimension_names) != want:
+        return ("judge_dimension_names",), expected
+    if not proto.languages:
+        return ("languages",), "give at least one of en, zh"
+    for lang, strings in proto.languages.items():
+        if lang not in ("en", "zh"):
+            return ("languages", lang), "unknown language (use en or zh)"
+        if set(strings.judge_rubrics) != want:
+            return ("languages", lang, "judge_rubrics"), expected
+    return None
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int:
+    """1-based line of the deepest YAML node on the path `loc` (the document start if none)."""
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 1
+    line = 1 if node is None else node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line

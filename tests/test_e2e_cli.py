@@ -1,0 +1,177 @@
+"""The whole CLI against a real loopback OpenAI-compatible server: both protocols, both languages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from esc_bench.cli import main
+from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
+from esc_bench.store.jsonl import read_records
+from tests.support.fake_openai import FakeOpenAI
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAI() as srv:
+        yield srv
+
+
+def write_configs(root: Path, url: str, *, extra: str = "") -> tuple[Path, Path]:
+    models = root / "models"
+    tasks = root / "tasks"
+    models.mkdir(parents=True, exist_ok=True)
+    tasks.mkdir(parents=True, exist_ok=True)
+    for name in ("seeker", "sup-a", "sup-b", "judge"):
+        (models / f"{name}.yaml").write_text(
+            f"backend: openai\nmodel: {name}\napi_base: {url}\nmax_concurrency: 8\n"
+            f"max_retries: 2\ntimeout: 10\ngeneration: {{temperature: 0.0, max_tokens: 64}}\n{extra}",
+            encoding="utf-8",
+        )
+    for lang in ("en", "zh"):
+        (tasks / f"mini_{lang}.yaml").write_text(
+            f"language: {lang}\nprotocol: esc-bench\ncards: {{source: bundled, first: 3}}\n"
+            "simulator: seeker\njudge: judge\n",
+            encoding="utf-8",
+        )
+    return models, tasks
+
+
+def run_cli(models: Path, tasks: Path, out: Path, *args: str) -> int:
+    return main(
+        ["--models", "sup-a,sup-b", "--tasks", "mini_en,mini_zh", "--model-configs", str(models),
+         "--tasks-dir", str(tasks), "--output", str(out), *args]
+    )
+
+
+def test_end_to_end_run_writes_all_results(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
+    models, tasks = write_configs(tmp_path, server.url)
+    out = tmp_path / "run"
+    server.reset()
+    assert run_cli(models, tasks, out, "--no-cache") == 0
+
+    dialogues = read_records(out / "dialogues.jsonl", DialogueRecord)
+    assert len(dialogues) == 2 * 2 * 3  # tasks x models x cards
+    assert all(d.status == "ok" and len(d.transcript) == 11 for d in dialogues)
+    assert {d.language for d in dialogues} == {"en", "zh"}
+    for d in dialogues:
+        speakers = [t.speaker for t in d.transcript]
+        assert speakers == ["supporter"] + ["seeker", "supporter"] * 5
+        assert all(f"({d.model})" in t.text for t in d.transcript[2::2])  # supporter lines came from its model
+        assert d.usage["seeker"].calls == 5 and d.usage["supporter"].calls == 5
+
+    scores = read_records(out / "scores.jsonl", ScoreRecord)
+    assert len(scores) == len(dialogues) * 7
+    assert {s.dimension for s in scores} == set(DIMENSION_NAMES)
+    assert all(s.score is not None and str(s.score) == s.raw.strip() for s in scores)
+
+    # 12 dialogues x (10 turns + 7 judge calls)
+    assert server.n_requests == 12 * 17
+    board = Leaderboard.model_validate_json((out / "leaderboard.json").read_bytes())
+    assert board.schema_version == 1 and board.dimensions == list(DIMENSION_NAMES)
+    assert {(e.task, e.model) for e in board.entries} == {
+        (t, m) for t in ("mini_en", "mini_zh") for m in ("sup-a", "sup-b")
+    }
+    for e in board.entries:
+        mine = [s.score for s in scores if s.task == e.task and s.model == e.model and s.dimension == "empathy"]
+        assert e.scores["empathy"].n == 3
+        assert e.scores["empathy"].mean == pytest.approx(sum(mine) / 3)
+        assert e.scores["empathy"].score_100 == pytest.approx(e.scores["empathy"].mean * 25)
+        assert e.n_dialogues == 3 and e.n_failed == 0
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["supporters"] == ["sup-a", "sup-b"]
+    assert manifest["invocations"][-1]["status"] == "completed"
+    assert manifest["models"]["judge"]["model"] == "judge"
+    printed = capsys.readouterr().out
+    assert "mini_en" in printed and "empathy" in printed
+
+
+def test_rerun_is_a_no_op_and_the_cache_replays(tmp_path: Path, server: FakeOpenAI) -> None:
+    models, tasks = write_configs(tmp_path, server.url)
+    out = tmp_path / "run"
+    server.reset()
+    assert run_cli(models, tasks, out) == 0
+    first = server.n_requests
+    before = (out / "dialogues.jsonl").read_bytes()
+    # Same command, same folder: nothing left to do, no request.
+    assert run_cli(models, tasks, out) == 0
+    assert server.n_requests == first
+    assert (out / "dialogues.jsonl").read_bytes() == before
+    # A fresh folder with the cache: every call is a hit.
+    out2 = tmp_path / "run2"
+    assert run_cli(models, tasks, out2) == 0
+    assert server.n_requests == first
+    a = [d.transcript for d in read_records(out / "dialogues.jsonl", DialogueRecord)]
+    b = [d.transcript for d in read_records(out2 / "dialogues.jsonl", DialogueRecord)]
+    assert a == b
+    m2 = json.loads((out2 / "manifest.json").read_text())
+    assert m2["invocations"][-1]["cache_hits"] == first
+
+
+def test_changed_config_under_existing_output_is_refused(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
+    models, tasks = write_configs(tmp_path, server.url)
+    out = tmp_path / "run"
+    assert run_cli(models, tasks, out, "--limit", "1") == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (models / "sup-a.yaml").write_text(
+        (models / "sup-a.yaml").read_text() + "rpm: 1000\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert run_cli(models, tasks, out, "--limit", "1") == 2
+    err = capsys.readouterr().err
+    assert "model:sup-a" in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_bad_input_fails_before_any_call_and_writes_nothing(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
+    models, tasks = write_configs(tmp_path, server.url)
+    server.reset()
+    cases = [
+        (["--models", "sup-aa", "--tasks", "mini_en"], "did you mean: sup-a"),
+        (["--models", "sup-a", "--tasks", "mini_fr"], "did you mean: mini_en"),
+        (["--models", "sup-a", "--tasks", "mini_en", "--limit", "0"], "--limit"),
+        (["--models", "sup-a", "--tasks", "mini_en", "--max-failures", "lots"], "--max-failures"),
+    ]
+    for args, expected in cases:
+        out = tmp_path / "never"
+        rc = main([*args, "--model-configs", str(models), "--tasks-dir", str(tasks), "--output", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2, args
+        assert expected in err and err.startswith("esc-bench: error:") and err.count("\n") == 1, err
+        assert not out.exists()
+    # A task that selects no cards.
+    (tasks / "empty.yaml").write_text("language: en\nprotocol: esc-bench\ncards: {source: bundled, sources: [Nowhere]}\n")
+    rc = main(["--models", "sup-a", "--tasks", "empty", "--model-configs", str(models), "--tasks-dir", str(tasks),
+               "--output", str(tmp_path / "never")])
+    assert rc == 2 and "card" in capsys.readouterr().err
+    # A missing API key variable.
+    (models / "keyed.yaml").write_text(f"backend: openai\nmodel: x\napi_base: {server.url}\napi_key_env: ESC_TEST_NO_SUCH_KEY\n")
+    rc = main(["--models", "keyed", "--tasks", "mini_en", "--model-configs", str(models), "--tasks-dir", str(tasks),
+               "--output", str(tmp_path / "never")])
+    assert rc == 2 and "ESC_TEST_NO_SUCH_KEY" in capsys.readouterr().err
+    # --output is a file.
+    f = tmp_path / "afile"
+    f.write_text("keep me")
+    rc = main(["--models", "sup-a", "--tasks", "mini_en", "--model-configs", str(models), "--tasks-dir", str(tasks),
+               "--output", str(f)])
+    assert rc == 2 and "not a folder" in capsys.readouterr().err and f.read_text() == "keep me"
+    assert server.n_requests == 0
+
+
+def test_planted_api_key_never_written(tmp_path: Path, server: FakeOpenAI, monkeypatch) -> None:
+    secret = "sk-test-PLANTED-9f8e7d6c5b4a"
+    monkeypatch.setenv("ESC_TEST_KEY", secret)
+    models, tasks = write_configs(tmp_path, server.url, extra="api_key_env: ESC_TEST_KEY\n")
+    cache = tmp_path / "cache"
+    out = tmp_path / "run"
+    server.reset()
+    assert run_cli(models, tasks, out, "--limit", "1", "--cache-dir", str(cache)) == 0
+    assert any(r.headers.get("Authorization") == f"Bearer {secret}" for r in server.requests)
+    for folder in (out, cache):
+        for p in folder.rglob("*"):
+            if p.is_file():
+                assert secret.encode() not in p.read_bytes(), p

@@ -1,0 +1,191 @@
+"""OpenAIHTTPBackend against the real loopback fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import socket
+import time
+
+import pytest
+
+from esc_bench.backends.base import BackendError, ChatRequest
+from esc_bench.backends.openai_http import (
+    OpenAIHTTPBackend,
+    ReplicaPicker,
+    clean_message,
+    error_for_status,
+    parse_retry_after,
+    strip_provider,
+)
+from esc_bench.config.schema import ModelConfig
+from tests.support.fake_openai import ALL_FAULTS, FakeOpenAI
+
+KEY = "sk-planted-SECRET-0123456789"
+HI = [{"role": "user", "content": "I feel lonely lately."}]
+
+# fault -> (kind, retryable)
+EXPECTED = {
+    "rate_limit": ("rate_limit", True),
+    "rate_limit_no_header": ("rate_limit", True),
+    "server_error": ("server_error", True),
+    "unavailable": ("server_error", True),
+    "garbage": ("bad_response", True),
+    "wrong_shape": ("bad_response", True),
+    "empty": ("empty_reply", True),
+    "content_filter": ("content_filter", True),
+    "hang": ("timeout", True),
+    "drop": ("connection", True),
+    "auth": ("auth", False),
+    "bad_request": ("bad_request", False),
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAI(hang_s=5.0) as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(server):
+    server.reset()
+    server.latency = 0.0
+    return server
+
+
+def cfg(url, **kw) -> ModelConfig:
+    base = dict(name="m", backend="openai", model="hosted_vllm/base-model", api_base=url, timeout=5)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+async def test_reply_usage_params_and_prefix(srv):
+    b = OpenAIHTTPBackend(cfg(srv.url, generation={"temperature": 0.7, "max_tokens": 50}))
+    try:
+        r = await b.chat(ChatRequest(HI, params={"max_tokens": 20}))
+    finally:
+        await b.aclose()
+    assert "(base-model)" in r.text and r.prompt_tokens > 0 and r.completion_tokens > 0
+    assert r.finish_reason == "stop" and not r.cached
+    (req,) = srv.requests
+    assert req.path == "/v1/chat/completions"
+    assert req.body == {
+        "model": "base-model",
+        "messages": HI,
+        "temperature": 0.7,
+        "max_tokens": 20,
+    }
+    assert "Authorization" not in req.headers
+
+
+async def test_adapter_key_and_unicode(srv, monkeypatch):
+    monkeypatch.setenv("PLANTED_KEY", KEY)
+    b = OpenAIHTTPBackend(cfg(srv.url, api_key_env="PLANTED_KEY"))
+    msgs = [{"role": "user", "content": "我最近压力很大。"}]
+    try:
+        r = await b.chat(ChatRequest(msgs, adapter="empathy_en"))
+    finally:
+        await b.aclose()
+    assert "(empathy_en)" in r.text
+    (req,) = srv.requests
+    assert req.body["model"] == "empathy_en" and req.body["messages"] == msgs
+    assert req.headers["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_missing_key_env_is_auth_error_without_request(srv, monkeypatch):
+    monkeypatch.delenv("PLANTED_KEY", raising=False)
+    b = OpenAIHTTPBackend(cfg(srv.url, api_key_env="PLANTED_KEY"))
+    with pytest.raises(BackendError) as ei:
+        await b.chat(ChatRequest(HI))
+    await b.aclose()
+    assert ei.value.kind == "auth" and not ei.value.retryable
+    assert "PLANTED_KEY" in str(ei.value)
+    assert srv.n_requests == 0
+
+
+@pytest.mark.parametrize("fault", ALL_FAULTS)
+async def test_each_fault_is_classified(srv, monkeypatch, fault):
+    monkeypatch.setenv("PLANTED_KEY", KEY)
+    b = OpenAIHTTPBackend(cfg(srv.url, api_key_env="PLANTED_KEY", timeout=0.3))
+    srv.queue_faults(fault)
+    try:
+        with pytest.raises(BackendError) as ei:
+            await b.chat(ChatRequest(HI))
+        # the connection pool is still usable after any fault
+        assert (await b.chat(ChatRequest(HI))).text
+    finally:
+        await b.aclose()
+    err = ei.value
+    assert (err.kind, err.retryable) == EXPECTED[fault]
+    text = f"{err} {err.message!r} {err.args!r}"
+    assert KEY not in text and "Bearer" not in text and "Authorization" not in text
+    assert "\n" not in err.message and len(err.message) <= 200
+    if fault == "rate_limit":
+        assert err.retry_after == 0.0 and err.status == 429
+    if fault == "rate_limit_no_header":
+        assert err.retry_after is None
+
+
+async def test_connection_refused():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = OpenAIHTTPBackend(cfg(f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(BackendError) as ei:
+        await b.chat(ChatRequest(HI))
+    await b.aclose()
+    assert ei.value.kind == "connection" and ei.value.retryable
+
+
+async def test_replicas_spread_load():
+    with FakeOpenAI(latency=0.05) as a, FakeOpenAI(latency=0.05) as c:
+        b = OpenAIHTTPBackend(cfg([a.url, c.url]))
+        try:
+            await asyncio.gather(*(b.chat(ChatRequest(HI)) for _ in range(20)))
+            assert (a.n_requests, c.n_requests) == (10, 10)
+            for _ in range(6):  # idle replicas tie: round-robin
+                await b.chat(ChatRequest(HI))
+            assert (a.n_requests, c.n_requests) == (13, 13)
+        finally:
+            await b.aclose()
+
+
+def test_session_survives_a_new_event_loop(srv):
+    b = OpenAIHTTPBackend(cfg(srv.url))
+
+    async def once():
+        return (await b.chat(ChatRequest(HI))).text
+
+    assert asyncio.run(once()) == asyncio.run(once())
+    asyncio.run(b.aclose())
+    assert srv.n_requests == 2
+
+
+def test_helpers():
+    assert strip_provider("openai/gpt-x") == "gpt-x"
+    assert strip_provider("hosted_vllm/meta-llama/Llama-3") == "meta-llama/Llama-3"
+    assert strip_provider("meta-llama/Llama-3") == "meta-llama/Llama-3"
+    assert parse_retry_after({"retry-after": "2.5"}) == 2.5
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({}) is None
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= parse_retry_after({"retry-after": date}) <= 31
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert parse_retry_after({"retry-after": past}) == 0.0
+    err = error_for_status(401, f"Incorrect API key provided: {KEY}", secrets=(KEY,))
+    assert err.kind == "auth" and KEY not in str(err)
+    assert "sk-" not in clean_message("bad key sk-abcdefghijkl and Bearer xyz\nline2")
+    assert "\n" not in clean_message("a\nb")
+    assert error_for_status(408, "").kind == "timeout"
+    assert error_for_status(404, "").retryable is False
+    assert error_for_status(502, "").kind == "server_error"
+
+
+def test_replica_picker_least_loaded():
+    p = ReplicaPicker(["a", "b", "c"])
+    first = [p.acquire() for _ in range(3)]
+    assert sorted(first) == [0, 1, 2]
+    p.release(1)
+    assert p.acquire() == 1
