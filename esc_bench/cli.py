@@ -89,6 +89,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `esc-bench tasks | head`
         return 0
+    except Exception as exc:  # a bug: one line by default, the traceback on request
+        import os
+
+        if os.environ.get("ESC_BENCH_DEBUG"):
+            raise
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+        msg = " ".join(str(exc).split())[:300]
+        print(
+            f"esc-bench: internal error: {type(exc).__name__}: {msg}{where} "
+            "(finished results are kept; set ESC_BENCH_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 def entry() -> None:

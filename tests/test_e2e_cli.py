@@ -132,7 +132,7 @@ def test_bad_input_fails_before_any_call_and_writes_nothing(tmp_path: Path, serv
     server.reset()
     cases = [
         (["--models", "sup-aa", "--tasks", "mini_en"], "did you mean: sup-a"),
-        (["--models", "sup-a", "--tasks", "mini_fr"], "did you mean: mini_en"),
+        (["--models", "sup-a", "--tasks", "mini_fr"], "did you mean: mini_"),
         (["--models", "sup-a", "--tasks", "mini_en", "--limit", "0"], "--limit"),
         (["--models", "sup-a", "--tasks", "mini_en", "--max-failures", "lots"], "--max-failures"),
     ]
@@ -144,7 +144,7 @@ def test_bad_input_fails_before_any_call_and_writes_nothing(tmp_path: Path, serv
         assert expected in err and err.startswith("esc-bench: error:") and err.count("\n") == 1, err
         assert not out.exists()
     # A task that selects no cards.
-    (tasks / "empty.yaml").write_text("language: en\nprotocol: esc-bench\ncards: {source: bundled, sources: [Nowhere]}\n")
+    (tasks / "empty.yaml").write_text("language: en\nprotocol: esc-bench\ncards: {source: bundled, sources: [Nowhere]}\nsimulator: seeker\njudge: judge\n")
     rc = main(["--models", "sup-a", "--tasks", "empty", "--model-configs", str(models), "--tasks-dir", str(tasks),
                "--output", str(tmp_path / "never")])
     assert rc == 2 and "card" in capsys.readouterr().err

@@ -95,17 +95,24 @@ def test_sigkill_mid_run_then_resume_repeats_no_finished_turn(tmp_path: Path) ->
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
         proc.wait()
         done_before = read_records(out / "dialogues.jsonl", DialogueRecord)
         assert 3 <= len(done_before) < 12
-        seen_before = [json.dumps(r.body, sort_keys=True) for r in srv.requests]
+        before = srv.requests
+        seen_before = [json.dumps(r.body, sort_keys=True) for r in before]
+        # Answered (latency 0.05 s) and stored well before the kill: these turns were finished.
+        answered = {json.dumps(r.body, sort_keys=True) for r in before if r.time + 0.05 + 0.25 < killed_at}
+        assert len(answered) > 20
 
         rc = subprocess.run([sys.executable, "-m", "esc_bench.cli", "resume", str(out), ], env=os.environ.copy(),
                             capture_output=True, text=True)
         assert rc.returncode == 0, rc.stderr
         seen_after = [json.dumps(r.body, sort_keys=True) for r in srv.requests[len(seen_before):]]
-        # No request finished before the kill was sent again (the cache replays them).
-        assert not set(seen_before) & set(seen_after)
+        # No request finished before the kill was sent again (the cache replays them);
+        # only the few calls in flight at the kill may be repeated.
+        assert not answered & set(seen_after)
+        assert len(set(seen_before) & set(seen_after)) <= 4 * 7
     ref_d, ref_s = _results(tmp_path / "ref_run")
     got_d, got_s = _results(out)
     assert set(got_d) == set(ref_d)

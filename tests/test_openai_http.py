@@ -189,3 +189,73 @@ def test_replica_picker_least_loaded():
     assert sorted(first) == [0, 1, 2]
     p.release(1)
     assert p.acquire() == 1
+
+
+def test_env_proxy_is_resolved_once_and_honours_no_proxy(monkeypatch):
+    from esc_bench.backends.openai_http import env_proxy
+
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    assert env_proxy("https://api.example.com/v1/chat/completions") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert env_proxy("https://api.example.com/v1/chat/completions") == "http://proxy.local:3128"
+    assert env_proxy("https://127.0.0.1:8000/v1/chat/completions") is None
+    assert env_proxy("http://api.example.com/v1") is None  # no HTTP_PROXY
+
+
+async def test_fake_server_reply_policy(srv):
+    b = OpenAIHTTPBackend(cfg(srv.url, model="judge-model"))
+    s1 = OpenAIHTTPBackend(cfg(srv.url, model="sup-a"))
+    s2 = OpenAIHTTPBackend(cfg(srv.url, model="sup-b"))
+    try:
+        scores = [(await b.chat(ChatRequest([{"role": "user", "content": f"d{i}"}]))).text for i in range(20)]
+        assert all(s in {"0", "1", "2", "3", "4"} for s in scores) and len(set(scores)) > 1
+        ask = [{"role": "user", "content": "Please give a score from 0 to 4."}]
+        assert (await s1.chat(ChatRequest(ask))).text in {"0", "1", "2", "3", "4"}
+        a1, a2 = (await s1.chat(ChatRequest(HI))).text, (await s1.chat(ChatRequest(HI))).text
+        bb = (await s2.chat(ChatRequest(HI))).text
+        assert a1 == a2 and a1 != bb and "sup-a" in a1 and "sup-b" in bb
+    finally:
+        for x in (b, s1, s2):
+            await x.aclose()
+
+
+async def test_fake_server_custom_reply_and_seeded_faults():
+    calls = []
+
+    def reply(body):
+        calls.append(body["model"])
+        if body["model"] == "raw":
+            return {"choices": [{"message": {"content": "raw body"}, "finish_reason": "stop"}]}
+        return "custom"
+
+    with FakeOpenAI(reply=reply) as srv:
+        b = OpenAIHTTPBackend(cfg(srv.url, model="x"))
+        r = OpenAIHTTPBackend(cfg(srv.url, model="raw"))
+        assert (await b.chat(ChatRequest(HI))).text == "custom"
+        res = await r.chat(ChatRequest(HI))
+        assert res.text == "raw body" and res.prompt_tokens == 0
+        await b.aclose()
+        await r.aclose()
+
+    def run(seed):
+        with FakeOpenAI(fault_rate=0.5, fault_seed=seed, faults=("server_error",)) as srv:
+            b = OpenAIHTTPBackend(cfg(srv.url))
+
+            async def go():
+                out = []
+                for _ in range(30):
+                    try:
+                        await b.chat(ChatRequest(HI))
+                        out.append("ok")
+                    except BackendError as e:
+                        out.append(e.kind)
+                await b.aclose()
+                return out
+
+            return asyncio.run(go()), dict(srv.counts)
+
+    first, counts = run(5)
+    assert run(5)[0] == first and 5 < first.count("server_error") < 25
+    assert counts["server_error"] == first.count("server_error")

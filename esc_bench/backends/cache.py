@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -29,9 +28,10 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(ChatResult) if f.name != "cac
 
 
 def default_cache_dir() -> Path:
-    """`$ESC_BENCH_CACHE_DIR` or `~/.cache/esc-bench` (same rule as esc_bench.data.upstream)."""
-    env = os.environ.get("ESC_BENCH_CACHE_DIR", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "esc-bench"
+    """`$ESC_BENCH_CACHE_DIR` or `~/.cache/esc-bench`: the one rule, in esc_bench.data.upstream."""
+    from esc_bench.data.upstream import cache_dir
+
+    return cache_dir()
 
 
 def default_cache_path() -> Path:

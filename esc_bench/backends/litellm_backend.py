@@ -147,9 +147,10 @@ class LiteLLMBackend(Backend):
 
     @staticmethod
     def _cost(litellm: Any, resp: Any) -> float | None:
-        hidden = getattr(resp, "_hidden_params", None) or {}
-        cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
-        if cost is None:
+        hidden = getattr(resp, "_hidden_params", None)
+        if isinstance(hidden, dict) and "response_cost" in hidden:
+            cost = hidden["response_cost"]  # litellm priced it already (None: unknown price)
+        else:
             try:
                 cost = litellm.completion_cost(completion_response=resp)
             except Exception:  # noqa: BLE001 - unknown price: no cost

@@ -48,10 +48,20 @@ def run(args: argparse.Namespace) -> int:
 
     from esc_bench.engine.plan import build_plan
 
-    console = Console(stderr=False)
+    console = make_console()
     opts = options_from_args(args)
     plan = build_plan(opts)  # every check happens here, before any model is called
     return execute_plan(plan, console, scale=args.scale)
+
+
+def make_console():
+    """A terminal gets its own width; a pipe or file gets wide tables rather than cut ones."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    return console
 
 
 def execute_plan(plan, console, *, scale: str = "4") -> int:

@@ -73,20 +73,10 @@ def pins() -> dict[str, str]:
         extra = json.loads(Path(env).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"ESC_BENCH_UPSTREAM_PINS={env}: cannot read pins JSON: {e}") from None
-    if not isinstance(extra, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
-    ):
+    if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
         raise DataError(f"ESC_BENCH_UPSTREAM_PINS={env}: expected a JSON object {{path: sha256}}")
     result.update({k: v.lower() for k, v in extra.items()})
     return result
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _cached_path(path: str) -> Path:
-    return cache_dir() / "upstream" / UPSTREAM_COMMIT / path
 
 
 def fetch_pinned(path: str) -> Path:
@@ -94,24 +84,24 @@ def fetch_pinned(path: str) -> Path:
     expected = pins().get(path)
     if expected is None:
         raise DataError(f"no sha256 pin for upstream file {path!r}; known: {', '.join(sorted(pins()))}")
-    target = _cached_path(path)
-    if target.is_file():
-        try:
-            if _sha256(target.read_bytes()) == expected:
-                return target
-        except OSError:
-            pass  # unreadable cache entry: download again
+    target = cache_dir() / "upstream" / UPSTREAM_COMMIT / path
+    try:
+        if hashlib.sha256(target.read_bytes()).hexdigest() == expected:
+            return target
+    except OSError:
+        pass  # not cached (or unreadable): download
     url = file_url(path)
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             data = resp.read()
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
+        reason = " ".join(str(reason).split()) or type(e).__name__
         raise DataError(
             f"cannot download {url}: {reason}; set ESC_BENCH_UPSTREAM_URL to a mirror "
             f"or pre-fill {target}"
         ) from None
-    got = _sha256(data)
+    got = hashlib.sha256(data).hexdigest()
     if got != expected:
         raise DataError(f"sha256 mismatch for upstream {path} from {url}: expected {expected}, got {got}")
     _write_atomic(target, data)
@@ -212,13 +202,9 @@ def _seeker_strings(branch: list[ast.stmt]) -> tuple[str, str, str] | None:
     for node in _walk_in_order(branch):
         if before is None and isinstance(node, ast.Assign):
             parts = _merge_constants(_add_operands(node.value))
-            if (
-                len(parts) == 3
-                and isinstance(parts[0], str)
-                and _is_subscript_key(parts[1], "base")
-                and isinstance(parts[2], str)
-            ):
-                before, after = parts[0], parts[2]
+            if len(parts) == 3 and _is_subscript_key(parts[1], "base"):
+                if isinstance(parts[0], str) and isinstance(parts[2], str):
+                    before, after = parts[0], parts[2]
         elif before is not None and (greeting := _message_content(node, "append", "user")) is not None:
             return before, after or "", greeting
     return None
@@ -226,16 +212,10 @@ def _seeker_strings(branch: list[ast.stmt]) -> tuple[str, str, str] | None:
 
 def _language_of_test(test: ast.AST) -> str | None:
     """'zh' / 'en' when `test` is `<x>.language == "zh"` (or "en")."""
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Eq)
-        and isinstance(test.left, ast.Attribute)
-        and test.left.attr == "language"
-    ):
-        value = _str(test.comparators[0])
-        if value in ("zh", "en"):
-            return value
+    if isinstance(test, ast.Compare) and isinstance(test.ops[0], ast.Eq):
+        if isinstance(test.left, ast.Attribute) and test.left.attr == "language":
+            value = _str(test.comparators[0])
+            return value if value in ("zh", "en") else None
     return None
 
 
@@ -299,16 +279,12 @@ def _parse_evaluate(src: str) -> _EvaluateFacts:
         raise DataError(f"upstream {label}: function run_rolellm() not found")
     seeker: dict[str, tuple[str, str, str]] = {}
     for node in ast.walk(func):
-        if not isinstance(node, ast.If):
-            continue
-        lang = _language_of_test(node.test)
-        if lang is None:
-            continue
-        other = "en" if lang == "zh" else "zh"
-        for which, branch in ((lang, node.body), (other, node.orelse)):
-            strings = _seeker_strings(branch)
-            if strings is not None:
-                seeker.setdefault(which, strings)
+        lang = _language_of_test(node.test) if isinstance(node, ast.If) else None
+        if lang is not None:
+            other = "en" if lang == "zh" else "zh"
+            for which, branch in ((lang, node.body), (other, node.orelse)):  # type: ignore[attr-defined]
+                if (strings := _seeker_strings(branch)) is not None:
+                    seeker.setdefault(which, strings)
     for lang in ("zh", "en"):
         if lang not in seeker:
             raise DataError(
@@ -326,9 +302,7 @@ def _parse_evaluate(src: str) -> _EvaluateFacts:
 
 def _string_list(tree: ast.Module, name: str, label: str) -> list[str]:
     values: list[list[str]] = []
-    for target, node in _assignments(tree):
-        if target != name:
-            continue
+    for node in (value for target, value in _assignments(tree) if target == name):
         try:
             value = ast.literal_eval(node)
         except ValueError:

@@ -89,7 +89,7 @@ def build_plan(opts: RunOptions) -> RunPlan:
         for name in (simulator, *(() if opts.skip_judge else (judge,))):
             if name not in models:
                 models[name] = model_reg.get(name)
-        protocol = load_protocol(cfg.protocol)
+        protocol = load_protocol(cfg.protocol, base_dir=task_reg.files[cfg.name].parent)
         if cfg.language not in protocol.languages:
             raise ConfigError(f"task {cfg.name!r}: protocol {cfg.protocol!r} has no {cfg.language!r} strings")
         cards = load_cards(cfg.cards, cfg.language, base_dir=task_reg.files[cfg.name].parent)

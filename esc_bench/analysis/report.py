@@ -1,0 +1,78 @@
+"""A report's content, read once from run folders: the board, breakdowns, records; JSON output."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from esc_bench.analysis.breakdown import FACETS, BreakdownRow, all_breakdowns
+from esc_bench.analysis.leaderboard import build_leaderboard, run_entries
+from esc_bench.analysis.runs import LoadedRun, load_runs
+from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
+
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Report:
+    runs: list[LoadedRun]
+    board: Leaderboard
+    breakdowns: dict[str, list[BreakdownRow]]
+    generated: str
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dialogues(self) -> list[DialogueRecord]:
+        return [d for r in self.runs for d in r.dialogues]
+
+    @property
+    def scores(self) -> list[ScoreRecord]:
+        return [s for r in self.runs for s in r.scores]
+
+
+def build_report(
+    run_dirs: list[Path],
+    *,
+    judge: str | None = None,
+    seed: int = 0,
+    facets: tuple[str, ...] = FACETS,
+) -> Report:
+    """Everything a report shows, from one or more run folders (settings may differ: noted)."""
+    from esc_bench.analysis.leaderboard import mixed_settings
+
+    runs = load_runs([Path(p) for p in run_dirs], judge=judge)
+    entries = [e for run in runs for e in run_entries(run, seed=seed)]
+    rid = "+".join(dict.fromkeys(r.run_id for r in runs))
+    created = runs[0].created if len(runs) == 1 else _now()
+    board = build_leaderboard(rid, created, entries)
+    dialogues = [d for r in runs for d in r.dialogues]
+    scores = [s for r in runs for s in r.scores]
+    breakdowns = all_breakdowns(dialogues, scores, facets=facets, seed=seed) if dialogues else {}
+    notes = [f"settings differ — {line}" for line in mixed_settings(entries)]
+    if breakdowns:
+        notes.append("breakdowns pool each model's tasks")
+    return Report(runs=runs, board=board, breakdowns=breakdowns, generated=_now(), seed=seed, notes=notes)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as plain JSON data (the leaderboard in its own file format)."""
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "generated": report.generated,
+        "seed": report.seed,
+        "runs": [
+            {"run_id": r.run_id, "path": str(r.path), "created": r.created, "judges": r.judges,
+             "settings": r.meta_by_task}
+            for r in report.runs
+        ],
+        "notes": report.notes,
+        "leaderboard": report.board.model_dump(mode="json"),
+        "breakdowns": {facet: [row.to_dict() for row in rows] for facet, rows in report.breakdowns.items()},
+    }

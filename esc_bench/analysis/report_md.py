@@ -1,0 +1,25 @@
+"""The report as markdown: leaderboard tables per task, then the breakdowns."""
+
+from __future__ import annotations
+
+from esc_bench.analysis.report import Report
+from esc_bench.analysis.tables import breakdown_markdown, leaderboard_markdown
+
+
+def report_markdown(report: Report, scale: str = "4") -> str:
+    runs = ", ".join(f"`{r.run_id}`" for r in report.runs)
+    lines = [
+        "# esc-bench report",
+        "",
+        f"Runs: {runs}. Generated {report.generated}. Bootstrap 95% CIs over dialogues (seed {report.seed}).",
+        "",
+    ]
+    lines += [f"> {note}" for note in report.notes]
+    if report.notes:
+        lines.append("")
+    lines += ["## Leaderboard", "", leaderboard_markdown(report.board, scale)]
+    if report.breakdowns:
+        lines += ["## Breakdowns", ""]
+        for facet, rows in report.breakdowns.items():
+            lines += [breakdown_markdown(facet, rows, scale)]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,162 @@
+"""Statistics for reports: bootstrap confidence intervals, paired tests, win/tie/loss counts.
+
+Every function is deterministic for a given seed. numpy and scipy are imported inside the
+functions, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import NamedTuple
+
+Interval = tuple[float, float]
+
+# Below this many non-zero differences the Wilcoxon test is replaced by the exact sign test.
+MIN_WILCOXON_NONZERO = 10
+
+
+class PairedTest(NamedTuple):
+    p_value: float | None  # None when there are no pairs
+    method: str  # "wilcoxon" | "sign" | "none"
+    n: int  # pairs
+    n_nonzero: int  # pairs whose difference is not 0
+
+
+class WinTieLoss(NamedTuple):
+    win: int  # a > b
+    tie: int
+    loss: int  # a < b
+
+
+def _rng_kwargs(seed: int) -> dict:
+    """scipy >= 1.15 takes `rng`; older releases take `random_state`."""
+    import numpy as np
+    from scipy import stats
+
+    params = inspect.signature(stats.bootstrap).parameters
+    key = "rng" if "rng" in params else "random_state"
+    return {key: np.random.default_rng(seed)}
+
+
+def _clean(values: Sequence[float]):
+    import numpy as np
+
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    return arr[~np.isnan(arr)]
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    method: str = "percentile",
+) -> Interval | None:
+    """A bootstrap confidence interval of the mean (None values are dropped).
+
+    Fewer than 2 values: None. All values equal: (v, v). `method` is "percentile" (default)
+    or "BCa" (falls back to percentile where BCa is undefined).
+    """
+    arr = _clean(values)
+    return _bootstrap_mean(arr, confidence=confidence, n_resamples=n_resamples, seed=seed, method=method)
+
+
+def _bootstrap_mean(arr, *, confidence: float, n_resamples: int, seed: int, method: str) -> Interval | None:
+    import warnings
+
+    import numpy as np
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if method not in ("percentile", "BCa", "basic"):
+        raise ValueError(f"unknown bootstrap method {method!r}")
+    if arr.size < 2:
+        return None
+    if np.all(arr == arr[0]):
+        v = float(arr[0])
+        return (v, v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BCa's degenerate-distribution warning: handled below
+        res = stats.bootstrap(
+            (arr,),
+            np.mean,
+            n_resamples=n_resamples,
+            confidence_level=confidence,
+            method=method,
+            vectorized=True,
+            **_rng_kwargs(seed),
+        )
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if (np.isnan(lo) or np.isnan(hi)) and method != "percentile":
+        return _bootstrap_mean(arr, confidence=confidence, n_resamples=n_resamples, seed=seed, method="percentile")
+    if np.isnan(lo) or np.isnan(hi):
+        return None
+    return (lo, hi)
+
+
+def _paired_arrays(a: Sequence[float], b: Sequence[float]):
+    import numpy as np
+
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length ({len(a)} vs {len(b)})")
+    return np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+
+
+def paired_bootstrap_diff_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    method: str = "percentile",
+) -> Interval | None:
+    """CI of mean(a - b), resampling pairs (the pairing is kept)."""
+    x, y = _paired_arrays(a, b)
+    return _bootstrap_mean(x - y, confidence=confidence, n_resamples=n_resamples, seed=seed, method=method)
+
+
+def paired_test_result(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """Two-sided paired test of a against b.
+
+    Wilcoxon signed-rank (Pratt's handling of zero differences: they are ranked, then dropped,
+    which suits scores with many ties); the exact sign test when fewer than
+    MIN_WILCOXON_NONZERO differences are non-zero; p = 1 when every difference is 0.
+    """
+    import numpy as np
+    from scipy import stats
+
+    x, y = _paired_arrays(a, b)
+    d = x - y
+    n = int(d.size)
+    if n == 0:
+        return PairedTest(None, "none", 0, 0)
+    nonzero = int(np.count_nonzero(d))
+    if nonzero == 0:
+        return PairedTest(1.0, "sign", n, 0)
+    if nonzero < MIN_WILCOXON_NONZERO:
+        k = int(np.count_nonzero(d > 0))
+        p = stats.binomtest(k, nonzero, 0.5, alternative="two-sided").pvalue
+        return PairedTest(float(min(1.0, p)), "sign", n, nonzero)
+    res = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided", method="auto")
+    return PairedTest(float(min(1.0, res.pvalue)), "wilcoxon", n, nonzero)
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """The p-value of paired_test_result (None without pairs)."""
+    return paired_test_result(a, b).p_value
+
+
+def win_tie_loss(a: Sequence[float], b: Sequence[float]) -> WinTieLoss:
+    """Pairs where a scores higher, equal, lower than b."""
+    x, y = _paired_arrays(a, b)
+    win = int((x > y).sum())
+    loss = int((x < y).sum())
+    return WinTieLoss(win, int(x.size) - win - loss, loss)
+
+
+def half_width(ci: Interval | None) -> float | None:
+    return None if ci is None else (ci[1] - ci[0]) / 2
