@@ -239,23 +239,19 @@ async def test_fake_server_custom_reply_and_seeded_faults():
         await b.aclose()
         await r.aclose()
 
-    def run(seed):
+    async def run(seed):
         with FakeOpenAI(fault_rate=0.5, fault_seed=seed, faults=("server_error",)) as srv:
             b = OpenAIHTTPBackend(cfg(srv.url))
+            out = []
+            for _ in range(30):
+                try:
+                    await b.chat(ChatRequest(HI))
+                    out.append("ok")
+                except BackendError as e:
+                    out.append(e.kind)
+            await b.aclose()
+            return out, dict(srv.counts)
 
-            async def go():
-                out = []
-                for _ in range(30):
-                    try:
-                        await b.chat(ChatRequest(HI))
-                        out.append("ok")
-                    except BackendError as e:
-                        out.append(e.kind)
-                await b.aclose()
-                return out
-
-            return asyncio.run(go()), dict(srv.counts)
-
-    first, counts = run(5)
-    assert run(5)[0] == first and 5 < first.count("server_error") < 25
+    first, counts = await run(5)
+    assert (await run(5))[0] == first and 5 < first.count("server_error") < 25
     assert counts["server_error"] == first.count("server_error")

@@ -95,7 +95,7 @@ class LiteLLMBackend(Backend):
     async def chat(self, request: ChatRequest) -> ChatResult:
         litellm = await self._lib()
         if not self._providers:
-            self._providers = frozenset(str(p.value if hasattr(p, "value") else p) for p in litellm.provider_list)
+            self._providers = frozenset(str(getattr(p, "value", p)) for p in litellm.provider_list)
         self._key = read_api_key(self.config)
         kwargs = dict(self.merged_params(request))
         kwargs.update(

@@ -1,0 +1,384 @@
+"""`backend: hf`: a transformers model in this process, with dynamic batching and LoRA per request.
+
+`chat()` puts the request in a queue and awaits a future. One batcher task per event loop takes
+the oldest request, waits up to `batch_wait_ms` for companions with the same generation settings
+(up to `max_batch_size`), and runs them as ONE left-padded batch on a dedicated worker thread, so
+the event loop never blocks. Requests may name different LoRA adapters in one batch (peft's
+`adapter_names`, "__base__" for none). With `score_labels` a batch is a single forward pass that
+reads P(label) at the first reply position instead of generating.
+
+Prompts are `tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)`,
+then tokenized as upstream did (`tokenizer(text)`; special tokens only when the template has not
+already put the BOS token in front). Greedy unless `temperature` > 0 (or `do_sample: true`, which
+samples with the checkpoint's own generation defaults); stops at EOS and at `<|im_end|>` /
+`<|eot_id|>` when the vocabulary has them. torch, transformers and peft load on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
+from esc_bench.config.schema import ModelConfig
+
+BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
+EXTRA_STOP_TOKENS = ("<|im_end|>", "<|eot_id|>")
+GEN_PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed", "do_sample")
+DEFAULT_MAX_TOKENS = 512
+_DTYPES = {
+    "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16", "half": "float16",
+    "float32": "float32", "fp32": "float32", "float": "float32",
+}
+
+
+def expand_path(value: str) -> str:
+    """`~` and `$VARS` expanded (model and adapter paths in configs)."""
+    return os.path.expandvars(os.path.expanduser(value))
+
+
+@dataclass
+class _Item:
+    request: ChatRequest
+    params: dict[str, Any]
+    key: tuple[Any, ...]
+    future: asyncio.Future
+    enqueued: float
+
+
+class HFBackend(Backend):
+    """A local transformers causal LM (+ optional LoRA adapters), batched dynamically."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.batch_sizes: list[int] = []  # one entry per batch run (tests, benchmarks, stats)
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="esc-bench-hf")
+        self._pending: list[_Item] = []
+        self._inflight: list[_Item] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._model: Any = None
+        self._tok: Any = None
+        self._load_error: BackendError | None = None
+        self._stop_ids: list[int] = []
+        self._label_ids: dict[str, int] = {}
+        self._adapter_digest: str | None = None
+
+    # -- interface ------------------------------------------------------------------------
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "backend": "hf",
+            "model": self.config.model,
+            "dtype": self.config.dtype,
+            "adapters": self.adapter_digest(),
+        }
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        if self._closed:
+            raise BackendError("local", "backend is closed", retryable=False)
+        if request.adapter is not None and request.adapter not in self.config.adapters:
+            known = ", ".join(sorted(self.config.adapters)) or "none"
+            raise BackendError(
+                "bad_request", f"adapter {request.adapter!r} is not loaded (adapters: {known})", retryable=False
+            )
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._task is None or self._task.done():
+            self._loop, self._wakeup = loop, asyncio.Event()
+            self._pending = []
+            self._task = loop.create_task(self._batcher(), name="esc-bench-hf-batcher")
+        params = self.merged_params(request)
+        if request.score_labels:
+            key: tuple[Any, ...] = ("score", tuple(request.score_labels))
+        else:
+            key = ("generate", tuple((k, json.dumps(params[k], sort_keys=True)) for k in GEN_PARAMS if k in params))
+        item = _Item(request, params, key, loop.create_future(), loop.time())
+        self._pending.append(item)
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await item.future
+
+    async def aclose(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        for item in self._pending + self._inflight:
+            if not item.future.done():
+                item.future.set_exception(BackendError("local", "backend closed", retryable=False))
+        self._pending, self._inflight = [], []
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._unload)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    # -- batching -------------------------------------------------------------------------
+
+    async def _batcher(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait_s = self.config.batch_wait_ms / 1000.0
+        limit = self.config.max_batch_size
+        assert self._wakeup is not None
+        while True:
+            self._pending = [p for p in self._pending if not p.future.done()]
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            head = self._pending[0]
+            deadline = head.enqueued + wait_s
+            while sum(p.key == head.key for p in self._pending) < limit and loop.time() < deadline:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
+                except asyncio.TimeoutError:
+                    break
+            batch = [p for p in self._pending if p.key == head.key and not p.future.done()][:limit]
+            taken = {id(p) for p in batch}
+            self._pending = [p for p in self._pending if id(p) not in taken]
+            if not batch:
+                continue
+            self._inflight = batch
+            self.batch_sizes.append(len(batch))
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._run_batch, head.key, [(p.request, p.params) for p in batch]
+                )
+            except Exception as exc:  # noqa: BLE001 - one failure answers the whole batch
+                err = exc if isinstance(exc, BackendError) else _local_error(exc)
+                results = [err] * len(batch)
+            self._inflight = []
+            for item, res in zip(batch, results):
+                if item.future.done():
+                    continue
+                if isinstance(res, BaseException):
+                    item.future.set_exception(res)
+                else:
+                    item.future.set_result(res)
+
+    # -- worker thread --------------------------------------------------------------------
+
+    def _run_batch(self, key: tuple[Any, ...], batch: list[tuple[ChatRequest, dict[str, Any]]]) -> list[Any]:
+        self._ensure_loaded()
+        if key[0] == "score":
+            return self._score([r for r, _ in batch], key[1])
+        return self._generate([r for r, _ in batch], batch[0][1])
+
+    def _source(self) -> str:
+        model = self.config.model
+        path = expand_path(model)
+        if os.path.exists(path):
+            return path
+        if model.startswith(("~", "/", ".", "$")) or model.count("/") > 1:
+            raise BackendError("local", f"model folder {path} does not exist", retryable=False)
+        return model  # a hub id
+
+    def _ensure_loaded(self) -> None:
+        if self._model is not None:
+            return
+        if self._load_error is not None:
+            raise self._load_error
+        try:
+            self._load()
+        except BackendError as exc:
+            self._load_error = exc
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._load_error = BackendError("local", f"cannot load {self.config.model}: {_short(exc)}", retryable=False)
+            raise self._load_error from None
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cfg = self.config
+        src = self._source()
+        tok = AutoTokenizer.from_pretrained(src, trust_remote_code=cfg.trust_remote_code)
+        if not getattr(tok, "chat_template", None):
+            raise BackendError("local", f"{cfg.model}: the tokenizer has no chat template", retryable=False)
+        tok.padding_side = "left"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token or tok.unk_token
+        dtype = cfg.dtype if cfg.dtype == "auto" else _DTYPES.get(cfg.dtype.lower())
+        if dtype is None:
+            raise BackendError("local", f"unknown dtype {cfg.dtype!r} (auto, bfloat16, float16, float32)", retryable=False)
+        kwargs: dict[str, Any] = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+        if cfg.trust_remote_code:
+            kwargs["trust_remote_code"] = True
+        if cfg.device_map is not None:
+            kwargs["device_map"] = cfg.device_map
+        model = AutoModelForCausalLM.from_pretrained(src, **kwargs)
+        if cfg.device_map is None and torch.cuda.is_available():
+            model.to("cuda")
+        if cfg.adapters:
+            from peft import PeftModel
+
+            (first, path), *rest = cfg.adapters.items()
+            model = PeftModel.from_pretrained(model, expand_path(path), adapter_name=first, is_trainable=False)
+            for name, path in rest:
+                model.load_adapter(expand_path(path), adapter_name=name, is_trainable=False)
+        model.eval()
+        stop: set[int] = set()
+        for source in (getattr(model, "generation_config", None), tok):
+            eos = getattr(source, "eos_token_id", None)
+            stop.update([eos] if isinstance(eos, int) else list(eos or []))
+        vocab = tok.get_vocab()
+        stop.update(vocab[t] for t in EXTRA_STOP_TOKENS if t in vocab)
+        self._stop_ids = sorted(stop)
+        self._tok, self._model = tok, model
+
+    def _unload(self) -> None:
+        self._model = self._tok = None
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def _encode(self, requests: list[ChatRequest]) -> dict[str, Any]:
+        tok = self._tok
+        texts = [tok.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in requests]
+        bos = tok.bos_token
+        special = not (bos and texts[0].startswith(bos))
+        enc = tok(texts, add_special_tokens=special, padding=True, return_tensors="pt")
+        device = self._model.get_input_embeddings().weight.device
+        return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def _adapter_kwargs(self, requests: list[ChatRequest]) -> dict[str, Any]:
+        if not self.config.adapters:
+            return {}
+        return {"adapter_names": [r.adapter or BASE_ADAPTER for r in requests]}
+
+    def _generate(self, requests: list[ChatRequest], params: dict[str, Any]) -> list[ChatResult]:
+        import torch
+
+        enc = self._encode(requests)
+        gen = self._generation_config(params)
+        kwargs: dict[str, Any] = {"generation_config": gen, **self._adapter_kwargs(requests)}
+        stops = params.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else list(stops)
+        if stops:
+            kwargs.update(stop_strings=stops, tokenizer=self._tok)
+        if gen.do_sample and params.get("seed") is not None:
+            torch.manual_seed(int(params["seed"]))
+        with torch.inference_mode():
+            out = self._model.generate(**enc, **kwargs)
+        prompt_len = enc["input_ids"].shape[1]
+        results = []
+        for row, mask in zip(out[:, prompt_len:].tolist(), enc["attention_mask"].sum(-1).tolist()):
+            n, finish = len(row), "length"
+            for j, t in enumerate(row):
+                if t in self._stop_ids:
+                    n, finish = j + 1, "stop"
+                    break
+            text = self._tok.decode(row[:n], skip_special_tokens=True)
+            for s in stops:
+                if s and s in text:
+                    text, finish = text[: text.index(s)], "stop"
+            results.append(ChatResult(text=text, prompt_tokens=int(mask), completion_tokens=n, finish_reason=finish))
+        return results
+
+    def _generation_config(self, params: dict[str, Any]) -> Any:
+        from transformers import GenerationConfig
+
+        base = getattr(self._model, "generation_config", None)
+        gen = copy.deepcopy(base) if base is not None else GenerationConfig()
+        temperature = float(params.get("temperature") or 0.0)
+        do_sample = bool(params["do_sample"]) if "do_sample" in params else temperature > 0
+        gen.do_sample = do_sample
+        gen.max_new_tokens = int(params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        gen.num_beams = 1
+        if do_sample:
+            if temperature > 0:
+                gen.temperature = temperature
+            for k in ("top_p", "top_k"):
+                if params.get(k) is not None:
+                    setattr(gen, k, params[k])
+        else:
+            gen.temperature = gen.top_p = gen.top_k = None
+        if params.get("repetition_penalty") is not None:
+            gen.repetition_penalty = float(params["repetition_penalty"])
+        gen.eos_token_id = list(self._stop_ids)
+        gen.pad_token_id = self._tok.pad_token_id
+        return gen
+
+    def _label_id(self, label: str) -> int:
+        if label not in self._label_ids:
+            vocab = self._tok.get_vocab()
+            if label in vocab:
+                self._label_ids[label] = vocab[label]
+            else:
+                ids = self._tok.encode(label, add_special_tokens=False)
+                if len(ids) != 1:
+                    raise BackendError("bad_request", f"score label {label!r} is not one token", retryable=False)
+                self._label_ids[label] = ids[0]
+        return self._label_ids[label]
+
+    def _score(self, requests: list[ChatRequest], labels: tuple[str, ...]) -> list[ChatResult]:
+        import torch
+
+        ids = [self._label_id(label) for label in labels]
+        enc = self._encode(requests)
+        mask = enc["attention_mask"]
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = self._model(
+                **enc, position_ids=positions, use_cache=False, logits_to_keep=1, **self._adapter_kwargs(requests)
+            )
+        probs = torch.softmax(out.logits[:, -1, :].float()[:, ids], dim=-1).tolist()
+        results = []
+        for row, n in zip(probs, mask.sum(-1).tolist()):
+            dist = {label: float(p) for label, p in zip(labels, row)}
+            best = max(labels, key=lambda label: dist[label])
+            results.append(
+                ChatResult(text=best, prompt_tokens=int(n), completion_tokens=0, finish_reason="stop", label_probs=dist)
+            )
+        return results
+
+    # -- identity -------------------------------------------------------------------------
+
+    def adapter_digest(self) -> str:
+        """sha256 over adapter names and the bytes of their files (paths when absent)."""
+        if self._adapter_digest is None:
+            h = hashlib.sha256()
+            for name in sorted(self.config.adapters):
+                h.update(name.encode() + b"\0")
+                folder = Path(expand_path(self.config.adapters[name]))
+                files = sorted(folder.glob("adapter_*")) if folder.is_dir() else []
+                if not files:
+                    h.update(str(self.config.adapters[name]).encode() + b"\0")
+                for f in files:
+                    h.update(f.name.encode() + b"\0")
+                    with f.open("rb") as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(chunk)
+            self._adapter_digest = h.hexdigest()[:16]
+        return self._adapter_digest
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:197] + "…" if len(text) > 200 else text
+
+
+def _local_error(exc: BaseException) -> BackendError:
+    oom = type(exc).__name__ == "OutOfMemoryError"
+    return BackendError("local", f"{type(exc).__name__}: {_short(exc)}", retryable=oom)
