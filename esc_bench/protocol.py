@@ -22,6 +22,15 @@ class LanguageStrings(BaseModel):
     greeting: str
     judge_rubrics: dict[str, str]  # upstream dimension key -> rubric text
     rank_adapter_suffix: str = ""  # ESC-RANK adapter folder suffix ("_en" for English)
+    # Optional per-language versions of the protocol-wide strings (None = use the protocol's).
+    supporter_system: str | None = None
+    supporter_prefix: str | None = None
+    seeker_prefix: str | None = None
+    judge_header: str | None = None
+    judge_after_dialogue: str | None = None
+    judge_ask_before: str | None = None
+    judge_ask_after: str | None = None
+    judge_dimension_names: dict[str, str] | None = None
 
 
 class Protocol(BaseModel):
@@ -43,6 +52,10 @@ class Protocol(BaseModel):
     judge_ask_after: str
     judge_dimension_names: dict[str, str]  # upstream key -> name used inside the prompt
     languages: dict[str, LanguageStrings] = Field(default_factory=dict)
+
+    def _pick(self, language: Language, field: str):
+        own = getattr(self.languages[language], field, None) if language in self.languages else None
+        return own if own is not None else getattr(self, field)
 
     def strings(self, language: Language) -> LanguageStrings:
         try:
@@ -67,9 +80,9 @@ class Protocol(BaseModel):
             msgs.append({"role": role, "content": turn.text})
         return msgs
 
-    def supporter_messages(self, transcript: list[Turn]) -> list[Message]:
+    def supporter_messages(self, transcript: list[Turn], language: Language) -> list[Message]:
         """The supporter's view: its system prompt, then the dialogue without the greeting."""
-        msgs: list[Message] = [{"role": "system", "content": self.supporter_system}]
+        msgs: list[Message] = [{"role": "system", "content": self._pick(language, "supporter_system")}]
         for turn in transcript[1:]:
             role = "user" if turn.speaker == "seeker" else "assistant"
             msgs.append({"role": role, "content": turn.text})
@@ -77,11 +90,9 @@ class Protocol(BaseModel):
 
     # -- judge --------------------------------------------------------------------
 
-    def transcript_text(self, transcript: list[Turn]) -> str:
-        lines = [
-            (self.supporter_prefix if t.speaker == "supporter" else self.seeker_prefix) + t.text
-            for t in transcript
-        ]
+    def transcript_text(self, transcript: list[Turn], language: Language) -> str:
+        sup, seek = self._pick(language, "supporter_prefix"), self._pick(language, "seeker_prefix")
+        lines = [(sup if t.speaker == "supporter" else seek) + t.text for t in transcript]
         text = self.transcript_separator.join(lines)
         for old, new in self.transcript_replacements:
             text = text.replace(old, new)
@@ -92,12 +103,12 @@ class Protocol(BaseModel):
         rubric = self.strings(language).judge_rubrics[key]
         return (
             rubric
-            + self.judge_header
-            + self.transcript_text(transcript).strip()
-            + self.judge_after_dialogue
-            + self.judge_ask_before
-            + self.judge_dimension_names[key]
-            + self.judge_ask_after
+            + self._pick(language, "judge_header")
+            + self.transcript_text(transcript, language).strip()
+            + self._pick(language, "judge_after_dialogue")
+            + self._pick(language, "judge_ask_before")
+            + self._pick(language, "judge_dimension_names")[key]
+            + self._pick(language, "judge_ask_after")
         )
 
     def judge_messages(self, dimension: str, transcript: list[Turn], language: Language) -> list[Message]:

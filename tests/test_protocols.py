@@ -55,14 +55,16 @@ def test_bundled_protocol_builds_every_message() -> None:
     ]
     system = p.seeker_messages(card, "en", turns)[0]["content"]
     assert card.base in system and system.startswith(p.languages["en"].seeker_system_before_card)
-    assert p.supporter_messages(turns)[1:] == [
+    assert p.supporter_messages(turns, "en")[1:] == [
         {"role": "user", "content": "I can't sleep."},
         {"role": "assistant", "content": "That sounds hard."},
     ]
     for dim in DIMENSION_NAMES:
         for lang in ("en", "zh"):
             prompt = p.judge_prompt(dim, turns, lang)  # type: ignore[arg-type]
-            assert "Seeker: I can't sleep." in prompt and prompt.endswith(p.judge_ask_after)
+            ask_after = p.languages[lang].judge_ask_after or p.judge_ask_after
+            seeker = p.languages[lang].seeker_prefix or p.seeker_prefix
+            assert f"{seeker}I can't sleep." in prompt and prompt.endswith(ask_after)
 
 
 def test_bundled_protocol_is_memoized() -> None:

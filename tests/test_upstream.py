@@ -242,7 +242,7 @@ def test_seeker_and_supporter_messages_follow_the_upstream_loop(upstream_mirror:
         so_far = so_far + [seeker_turn]
         if message_doc[0]["role"] != "system":  # what upstream's model wrappers do
             message_doc.insert(0, {"role": "system", "content": ref["supporter_system_if_missing"]})
-        assert proto.supporter_messages(so_far) == message_doc
+        assert proto.supporter_messages(so_far, lang) == message_doc  # type: ignore[arg-type]
         message_ill.append({"role": "user", "content": supporter_turn.text})
         message_doc.append({"role": "assistant", "content": supporter_turn.text})
         so_far = so_far + [supporter_turn]

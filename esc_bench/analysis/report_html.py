@@ -7,7 +7,6 @@ with transcript, per-dimension scores and the judge's replies.
 
 from __future__ import annotations
 
-import json
 from html import escape
 
 from esc_bench.analysis.breakdown import category_label, source_name
@@ -80,8 +79,9 @@ def _leaderboard_html(report: Report, scale: str) -> str:
             cells = "".join(
                 _cell(e.average if c == "average" else e.scores.get(c), scale, e.model in best[c]) for c in columns()
             )
+            failed_cls = ' class="failed"' if e.n_failed else ""
             rows.append(f'<tr><td class="l">{_e(e.model)}</td>{cells}<td>{e.n_dialogues}</td>'
-                        f'<td{" class=failed" if e.n_failed else ""}>{e.n_failed}</td></tr>')
+                        f"<td{failed_cls}>{e.n_failed}</td></tr>")
         out.append(f'<table class="board"><thead><tr><th class="l">model</th>{head}<th>n</th><th>failed</th>'
                    f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
         scored = [e for e in entries if e.average.mean is not None]
@@ -112,7 +112,7 @@ def _dialogue_html(d, recs: dict[str, ScoreRecord], judge: str | None) -> str:
     dims = {k: r.score for k, r in recs.items()}
     avg = dialogue_average(dims)
     avg_s = "–" if avg is None else f"{avg:.2f}"
-    status = f'<span class="failed">failed</span>' if d.status != "ok" else "ok"
+    status = '<span class="failed">failed</span>' if d.status != "ok" else "ok"
     meta = [f"language {d.language}"]
     if d.source:
         meta.append(f"source {source_name(d.source)}")
@@ -165,7 +165,6 @@ def report_html(report: Report, scale: str = "4", *, max_dialogues: int | None =
     """The whole page as a string."""
     runs = ", ".join(f"{r.run_id} ({r.path})" for r in report.runs)
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in report.notes)
-    data = json.dumps({"runs": [r.run_id for r in report.runs], "generated": report.generated})
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -187,7 +186,6 @@ def report_html(report: Report, scale: str = "4", *, max_dialogues: int | None =
 <h2 id="dialogues">Dialogues</h2>
 {_dialogues_html(report, max_dialogues)}
 </main>
-<script type="application/json" id="report-meta">{_e(data)}</script>
 <script>{JS}</script>
 </body>
 </html>

@@ -105,6 +105,8 @@ def _check_complete(proto: Protocol) -> tuple[tuple[str, ...], str] | None:
             return ("languages", lang), "unknown language (use en or zh)"
         if set(strings.judge_rubrics) != want:
             return ("languages", lang, "judge_rubrics"), expected
+        if strings.judge_dimension_names is not None and set(strings.judge_dimension_names) != want:
+            return ("languages", lang, "judge_dimension_names"), expected
     return None
 
 

@@ -49,7 +49,7 @@ async def run_dialogue(
             transcript.append(Turn(speaker="seeker", text=res.text))
             role = "supporter"
             res = await supporter.chat(
-                ChatRequest(messages=protocol.supporter_messages(transcript), purpose="supporter")
+                ChatRequest(messages=protocol.supporter_messages(transcript, language), purpose="supporter")
             )
             _count(usage["supporter"], res)
             transcript.append(Turn(speaker="supporter", text=res.text))

@@ -1,0 +1,47 @@
+"""Shared by the analysis subcommands: a console sized for pipes, writing results to a file or stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from esc_bench.errors import UserError
+
+
+def make_console(stderr: bool = False):
+    """A rich console; wide enough for the tables when output goes to a pipe or file."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=200)
+
+
+def write_text(text: str, path: Path | None) -> None:
+    """To `path` (parents made), or to stdout when path is None or '-'."""
+    if path is None or str(path) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def write_json(obj: Any, path: Path | None) -> None:
+    write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", path)
+
+
+def add_seed(parser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
