@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
     a = Side.from_run(run_a, model_a, label_a)
     b = Side.from_run(run_b, model_b, label_b)
     cmp = compare_sides(a, b, tasks=getattr(args, "task", None), seed=getattr(args, "seed", 0))
-    console = make_console()
+    json_path = getattr(args, "json", None)
+    console = make_console(stderr=json_path is not None and str(json_path) == "-")
     if cmp.differences:
         if not getattr(args, "force", False):
             raise UserError("the sides differ in " + "; ".join(cmp.differences) + " (--force compares anyway)")
         for line in cmp.differences:
             make_console(stderr=True).print(Text.assemble(("warning: ", "bold yellow"), f"not like for like: {line}"))
     render_comparison(cmp, console, scale=str(getattr(args, "scale", "4")))
-    json_path = getattr(args, "json", None)
     if json_path is not None:
         write_json(cmp.to_dict(), json_path)
     return 0

@@ -30,6 +30,11 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Parse YAML text (duplicate keys refused); `path` labels the errors."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -44,7 +49,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     return data, lines
 
 
-def _collect_lines(path: Path, node: yaml.Node, at: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+def _collect_lines(path: Path | str, node: yaml.Node, at: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
     out.setdefault(at, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
@@ -60,7 +65,15 @@ def _collect_lines(path: Path, node: yaml.Node, at: tuple[Any, ...], out: dict[t
             _collect_lines(path, item, at + (i,), out)
 
 
-def validate(model: type[T], data: Any, path: Path, lines: dict[tuple[Any, ...], int], **extra: Any) -> T:
+def line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    """The line of the deepest known prefix of `loc` (1 when none is known)."""
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return 1
+
+
+def validate(model: type[T], data: Any, path: Path | str, lines: dict[tuple[Any, ...], int], **extra: Any) -> T:
     """Validate YAML data against a schema; the first problem becomes `file:line: field: message`."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of keys to values, got {type(data).__name__}")
@@ -69,11 +82,7 @@ def validate(model: type[T], data: Any, path: Path, lines: dict[tuple[Any, ...],
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err.get("loc", ()))
-        line = 1
-        for n in range(len(loc), -1, -1):
-            if loc[:n] in lines:
-                line = lines[loc[:n]]
-                break
+        line = line_of(lines, loc)
         field = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":

@@ -7,9 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from esc_bench.config.loader import line_of, parse_yaml, validate
 from esc_bench.data.upstream import base_url, cache_dir, load_upstream_protocol
 from esc_bench.dimensions import UPSTREAM_KEY_ORDER
 from esc_bench.errors import ConfigError
@@ -50,43 +48,14 @@ def load_protocol(name: str, base_dir: Path | None = None) -> Protocol:
     return _memo[key]
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def parse_protocol_yaml(text: str, label: str) -> Protocol:
     """Validate a protocol YAML document strictly; errors are one line, `file:line: ...`."""
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{label}:{mark.line + 1}" if mark is not None else label
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label}: a protocol file must be a YAML mapping")
-    try:
-        proto = Protocol.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc)
-        raise ConfigError(f"{label}:{_line_of(text, loc)}: {field}: {err['msg']}") from None
+    data, lines = parse_yaml(text, label)
+    proto = validate(Protocol, data, label, lines)
     problem = _check_complete(proto)
     if problem:
         loc, msg = problem
-        raise ConfigError(f"{label}:{_line_of(text, loc)}: {'.'.join(loc)}: {msg}")
+        raise ConfigError(f"{label}:{line_of(lines, loc)}: {'.'.join(loc)}: {msg}")
     return proto
 
 
@@ -108,22 +77,3 @@ def _check_complete(proto: Protocol) -> tuple[tuple[str, ...], str] | None:
         if strings.judge_dimension_names is not None and set(strings.judge_dimension_names) != want:
             return ("languages", lang, "judge_dimension_names"), expected
     return None
-
-
-def _line_of(text: str, loc: tuple[Any, ...]) -> int:
-    """1-based line of the deepest YAML node on the path `loc` (the document start if none)."""
-    try:
-        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return 1
-    line = 1 if node is None else node.start_mark.line + 1
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line

@@ -1,0 +1,56 @@
+"""`esc-bench agreement RUN_DIR --reference FILE|RUN_DIR`: a judge against reference scores.
+
+Reference: JSONL / CSV / JSON list of {task?, model?, card_id, dimension, score} (see
+esc_bench.analysis.agreement), or another run folder (its judge's scores, or --reference-judge).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from esc_bench.commands._output import add_seed, make_console, write_json
+from esc_bench.errors import UserError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder with the judge's scores")
+    parser.add_argument("--reference", type=Path, required=True, metavar="FILE|RUN_DIR",
+                        help="reference scores: .jsonl / .csv / .json file, or a run folder")
+    parser.add_argument("--judge", help="the judge to evaluate (default: each task's own judge)")
+    parser.add_argument("--reference-judge", help="with a run folder as reference: its judge to use")
+    parser.add_argument("--task", action="append", metavar="NAME", help="only this task (repeatable)")
+    parser.add_argument("--model", action="append", metavar="NAME", help="only this model's dialogues (repeatable)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON ('-' = stdout)")
+    add_seed(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from esc_bench.analysis.agreement import agreement, load_reference_file, refs_from_scores, render_agreement
+    from esc_bench.analysis.runs import load_run
+
+    run = load_run(args.run_dir, judge=getattr(args, "judge", None))
+    tasks, models = getattr(args, "task", None), getattr(args, "model", None)
+    judged = [s for s in run.scores if (not tasks or s.task in tasks) and (not models or s.model in models)]
+    if not judged:
+        raise UserError(f"{run.path}: no scores to evaluate (after --task/--model)")
+    judge_names = sorted({s.judge for s in judged})
+    ref_path = Path(args.reference)
+    ref_judge = getattr(args, "reference_judge", None)
+    if ref_path.is_dir():
+        ref_run = load_run(ref_path, judge=ref_judge)
+        refs = refs_from_scores(ref_run.scores)
+        ref_label = f"{'/'.join(sorted({s.judge for s in ref_run.scores})) or 'no judge'} ({ref_run.run_id})"
+        if ref_run.path.resolve() == run.path.resolve() and set(ref_run.judges.values()) == set(run.judges.values()):
+            raise UserError("the reference is the same judge's scores in the same run; name --reference-judge")
+    else:
+        if ref_judge is not None:
+            raise UserError("--reference-judge applies to a run folder reference only")
+        refs = load_reference_file(ref_path)
+        ref_label = ref_path.name
+    result = agreement(judged, refs, judge="/".join(judge_names), reference=ref_label, seed=getattr(args, "seed", 0))
+    json_path = getattr(args, "json", None)
+    render_agreement(result, make_console(stderr=json_path is not None and str(json_path) == "-"))
+    if json_path is not None:
+        write_json(result.to_dict(), json_path)
+    return 0
