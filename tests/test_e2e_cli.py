@@ -175,3 +175,35 @@ def test_planted_api_key_never_written(tmp_path: Path, server: FakeOpenAI, monke
         for p in folder.rglob("*"):
             if p.is_file():
                 assert secret.encode() not in p.read_bytes(), p
+
+
+def test_output_under_a_file_is_refused(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
+    models, tasks = write_configs(tmp_path, server.url)
+    f = tmp_path / "afile"
+    f.write_text("keep me")
+    rc = main(["--models", "sup-a", "--tasks", "mini_en", "--model-configs", str(models), "--tasks-dir", str(tasks),
+               "--output", str(f / "sub")])
+    assert rc == 2 and "not writable" in capsys.readouterr().err and f.read_text() == "keep me"
+
+
+def test_litellm_supporter_end_to_end(tmp_path: Path, server: FakeOpenAI) -> None:
+    """A supporter reached through litellm (provider prefix + api_base) beside the thin client."""
+    models, tasks = write_configs(tmp_path, server.url)
+    (models / "lite.yaml").write_text(
+        f"backend: litellm\nmodel: openai/lite-sup\napi_base: {server.url}\napi_key_env: ESC_TEST_LITE_KEY\n"
+        "generation: {temperature: 0.0, max_tokens: 64}\n",
+        encoding="utf-8",
+    )
+    import os
+
+    os.environ["ESC_TEST_LITE_KEY"] = "sk-lite-test"
+    try:
+        out = tmp_path / "run"
+        rc = main(["--models", "lite", "--tasks", "mini_zh", "--limit", "1", "--model-configs", str(models),
+                   "--tasks-dir", str(tasks), "--output", str(out), "--no-cache"])
+    finally:
+        del os.environ["ESC_TEST_LITE_KEY"]
+    assert rc == 0
+    d = read_records(out / "dialogues.jsonl", DialogueRecord)[0]
+    assert d.status == "ok" and all("(lite-sup)" in t.text for t in d.transcript[2::2])
+    assert d.usage["supporter"].calls == 5 and d.usage["supporter"].prompt_tokens > 0

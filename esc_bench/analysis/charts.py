@@ -12,6 +12,7 @@ from esc_bench.records import LeaderboardEntry
 _counter = itertools.count(1)
 _ID = re.compile(r'\bid="([^"]+)"')
 _REF = re.compile(r'(url\(#|href="#)([^")]+)')
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 
 
 def _label(text: str) -> str:
@@ -26,6 +27,7 @@ def _inline_svg(fig) -> str:
     svg = buf.getvalue()
     start = svg.find("<svg")
     svg = svg[start:] if start >= 0 else svg
+    svg = _METADATA.sub("", svg)
     prefix = f"c{next(_counter)}-"
     svg = _ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
     svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", svg)
@@ -64,7 +66,7 @@ def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> 
     dims = list(DIMENSION_NAMES)
     angles = [2 * math.pi * i / len(dims) for i in range(len(dims))]
     with _rc():
-        fig = Figure(figsize=(5.2, 4.6))
+        fig = Figure(figsize=(4.6, 4.0))
         ax = fig.add_subplot(projection="polar")
         ax.set_theta_offset(math.pi / 2)
         ax.set_theta_direction(-1)

@@ -52,7 +52,8 @@ def best_models(entries: list[LeaderboardEntry], col: str) -> set[str]:
     if len(means) < 2:
         return set()
     top = max(means.values())
-    return {m for m, v in means.items() if abs(v - top) < 1e-9}
+    best = {m for m, v in means.items() if abs(v - top) < 1e-9}
+    return set() if len(best) == len(means) else best
 
 
 def by_task(board: Leaderboard) -> dict[str, list[LeaderboardEntry]]:
@@ -122,7 +123,8 @@ def render_leaderboard(board: Leaderboard, console: "Console", scale: str = "4")
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+            .replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def markdown_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
@@ -175,7 +177,9 @@ def _breakdown_best(rows) -> dict[tuple[str, str], set[str]]:
             means = {r.model: c.mean for r in rs if (c := _bd_cell(r, col)) is not None and c.mean is not None}
             if len(means) >= 2:
                 top = max(means.values())
-                out[(g, col)] = {m for m, v in means.items() if abs(v - top) < 1e-9}
+                best = {m for m, v in means.items() if abs(v - top) < 1e-9}
+                if len(best) < len(means):
+                    out[(g, col)] = best
     return out
 
 
