@@ -158,7 +158,7 @@ def compare_sides(
                 mean_b=_r(sum(ys) / n) if n else None,
                 diff=_r((sum(xs) - sum(ys)) / n) if n else None,
                 ci95=None if ci is None else (_r(ci[0]), _r(ci[1])),
-                p_value=_r(test.p_value),
+                p_value=test.p_value,
                 test=test.method,
                 win=wtl.win,
                 tie=wtl.tie,
@@ -216,9 +216,10 @@ def render_comparison(cmp: Comparison, console, scale: str = "4") -> None:
         ci = "–" if r.ci95 is None else f"[{num(r.ci95[0], True)}, {num(r.ci95[1], True)}]"
         p = "–" if r.p_value is None else (f"{r.p_value:.3g}" if r.p_value >= 0.001 else "<0.001")
         style = "" if r.verdict == NO_DIFFERENCE else ("green" if r.verdict.endswith("higher") else "yellow")
+        cells = [num(r.mean_a), num(r.mean_b), num(r.diff, True), ci,
+                 f"{p} ({r.test})" if r.p_value is not None else p, f"{r.win}/{r.tie}/{r.loss}", str(r.n)]
         table.add_row(
             Text(r.dimension, style="bold" if r.dimension == "average" else ""),
-            num(r.mean_a), num(r.mean_b), num(r.diff, True), ci, f"{p} ({r.test})" if r.p_value is not None else p,
-            f"{r.win}/{r.tie}/{r.loss}", str(r.n), Text(r.verdict, style=style),
+            *(Text(c) for c in cells), Text(r.verdict, style=style),
         )
     console.print(table)

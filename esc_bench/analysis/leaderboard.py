@@ -158,7 +158,15 @@ def build_leaderboard(run_id: str, created: str, entries: list[LeaderboardEntry]
 
 
 def run_entries(run: LoadedRun, *, seed: int = 0) -> list[LeaderboardEntry]:
-    """Entries of one loaded run, each task scored by its own judge."""
+    """Entries of one loaded run, each task scored by its own judge.
+
+    A run folder without dialogue records (only a leaderboard.json kept) gives that board's entries.
+    """
+    if not run.dialogues:
+        from esc_bench.store.run_dir import RunDir
+
+        rd = RunDir(run.path)
+        return list(rd.read_leaderboard().entries) if rd.leaderboard_path.exists() else []
     entries: list[LeaderboardEntry] = []
     for task in run.tasks:
         entries += build_entries(

@@ -11,7 +11,7 @@ from html import escape
 
 from esc_bench.analysis.breakdown import category_label, source_name
 from esc_bench.analysis.report import Report
-from esc_bench.analysis.runs import dialogue_average, scores_by_dialogue
+from esc_bench.analysis.runs import dialogue_average
 from esc_bench.analysis.tables import FACET_TITLES, best_models, by_task, columns, format_score
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.records import DimensionScore, ScoreRecord
@@ -29,6 +29,7 @@ th{background:#eef1f6}td.l,th.l{text-align:left}td.best{font-weight:bold;color:#
 details.dlg{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:6px 10px}
 details.dlg summary{cursor:pointer}.failed{color:#b3261e}.turn{margin:4px 0;padding:6px 10px;border-radius:6px;white-space:pre-wrap}
 .supporter{background:#e8f1ff}.seeker{background:#f1f1f1}.who{font-weight:bold;font-size:.85em;color:#5a6270}
+table.scores td:last-child{white-space:normal;min-width:24em;max-width:60em}
 pre.raw{white-space:pre-wrap;margin:0;font-size:.85em;max-height:12em;overflow:auto;text-align:left}
 #filter{padding:6px;width:320px;font-size:1em}
 """

@@ -6,6 +6,7 @@ functions, so importing this module costs nothing.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -14,6 +15,8 @@ Interval = tuple[float, float]
 
 # Below this many non-zero differences the Wilcoxon test is replaced by the exact sign test.
 MIN_WILCOXON_NONZERO = 10
+# Up to this many non-zero differences the Wilcoxon p-value is exact (ties and zeros included).
+MAX_EXACT_WILCOXON = 400
 
 
 class PairedTest(NamedTuple):
@@ -29,14 +32,18 @@ class WinTieLoss(NamedTuple):
     loss: int  # a < b
 
 
-def _rng_kwargs(seed: int) -> dict:
+@functools.lru_cache(maxsize=1)
+def _rng_keyword() -> str:
     """scipy >= 1.15 takes `rng`; older releases take `random_state`."""
-    import numpy as np
     from scipy import stats
 
-    params = inspect.signature(stats.bootstrap).parameters
-    key = "rng" if "rng" in params else "random_state"
-    return {key: np.random.default_rng(seed)}
+    return "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+
+
+def _rng_kwargs(seed: int) -> dict:
+    import numpy as np
+
+    return {_rng_keyword(): np.random.default_rng(seed)}
 
 
 def _clean(values: Sequence[float]):
@@ -123,8 +130,10 @@ def paired_test_result(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     """Two-sided paired test of a against b.
 
     Wilcoxon signed-rank (Pratt's handling of zero differences: they are ranked, then dropped,
-    which suits scores with many ties); the exact sign test when fewer than
-    MIN_WILCOXON_NONZERO differences are non-zero; p = 1 when every difference is 0.
+    which suits scores with many ties): exact up to MAX_EXACT_WILCOXON non-zero differences
+    (the permutation distribution given the tied ranks), scipy's normal approximation with tie
+    correction beyond. The exact sign test when fewer than MIN_WILCOXON_NONZERO differences are
+    non-zero; p = 1 when every difference is 0.
     """
     import numpy as np
     from scipy import stats
@@ -141,8 +150,40 @@ def paired_test_result(a: Sequence[float], b: Sequence[float]) -> PairedTest:
         k = int(np.count_nonzero(d > 0))
         p = stats.binomtest(k, nonzero, 0.5, alternative="two-sided").pvalue
         return PairedTest(float(min(1.0, p)), "sign", n, nonzero)
-    res = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided", method="auto")
+    if nonzero <= MAX_EXACT_WILCOXON:
+        return PairedTest(signed_rank_exact_p(d), "wilcoxon", n, nonzero)
+    try:
+        res = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided", method="asymptotic")
+    except ValueError:  # scipy < 1.13 calls the normal approximation "approx"
+        res = stats.wilcoxon(d, zero_method="pratt", alternative="two-sided", method="approx")
     return PairedTest(float(min(1.0, res.pvalue)), "wilcoxon", n, nonzero)
+
+
+def signed_rank_exact_p(d) -> float:
+    """Two-sided exact p of the Wilcoxon signed-rank test (Pratt), ties and zeros included.
+
+    Ranks of |d| are mid-ranks over all differences (zeros too); the zeros' ranks are then
+    dropped. Under H0 each remaining sign is + or − with probability 1/2: the distribution of
+    the positive-rank sum is counted exactly (ranks doubled to integers). p = 2·min(tails), ≤ 1.
+    """
+    import numpy as np
+    from scipy import stats
+
+    d = np.asarray(d, dtype=float)
+    ranks = stats.rankdata(np.abs(d))
+    nz = d != 0
+    r2 = np.rint(ranks[nz] * 2).astype(np.int64)
+    s_obs = int(r2[d[nz] > 0].sum())
+    total = int(r2.sum())
+    prob = np.zeros(total + 1, dtype=np.float64)  # P(positive-rank sum = s), built one sign at a time
+    prob[0] = 1.0
+    for r in r2:
+        shifted = np.zeros_like(prob)
+        shifted[r:] = prob[: total + 1 - r]
+        prob = (prob + shifted) / 2
+    lower = prob[: s_obs + 1].sum()
+    upper = prob[s_obs:].sum()
+    return float(min(1.0, 2 * min(lower, upper)))
 
 
 def paired_test(a: Sequence[float], b: Sequence[float]) -> float | None:

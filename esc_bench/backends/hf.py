@@ -201,6 +201,19 @@ class HFBackend(Backend):
             raise self._load_error from None
 
     def _load(self) -> None:
+        tok, model = self._load_parts()
+        model.eval()
+        stop: set[int] = set()
+        for source in (getattr(model, "generation_config", None), tok):
+            eos = getattr(source, "eos_token_id", None)
+            stop.update([eos] if isinstance(eos, int) else list(eos or []))
+        vocab = tok.get_vocab()
+        stop.update(vocab[t] for t in EXTRA_STOP_TOKENS if t in vocab)
+        self._stop_ids = sorted(stop)
+        self._tok, self._model = tok, model
+
+    def _load_parts(self) -> tuple[Any, Any]:
+        """(tokenizer, model with adapters) from the config; benchmarks override it."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -230,15 +243,7 @@ class HFBackend(Backend):
             model = PeftModel.from_pretrained(model, expand_path(path), adapter_name=first, is_trainable=False)
             for name, path in rest:
                 model.load_adapter(expand_path(path), adapter_name=name, is_trainable=False)
-        model.eval()
-        stop: set[int] = set()
-        for source in (getattr(model, "generation_config", None), tok):
-            eos = getattr(source, "eos_token_id", None)
-            stop.update([eos] if isinstance(eos, int) else list(eos or []))
-        vocab = tok.get_vocab()
-        stop.update(vocab[t] for t in EXTRA_STOP_TOKENS if t in vocab)
-        self._stop_ids = sorted(stop)
-        self._tok, self._model = tok, model
+        return tok, model
 
     def _unload(self) -> None:
         self._model = self._tok = None

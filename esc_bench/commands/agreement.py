@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esc_bench.analysis.agreement import agreement, load_reference_file, refs_from_scores, render_agreement
+    from esc_bench.analysis.agreement import agreement, load_reference_file, refs_from_scores
     from esc_bench.analysis.runs import load_run
 
     run = load_run(args.run_dir, judge=getattr(args, "judge", None))
@@ -54,3 +54,43 @@ def run(args: argparse.Namespace) -> int:
     if json_path is not None:
         write_json(result.to_dict(), json_path)
     return 0
+
+
+PAPER_NOTE = ("paper: ESC-RANK 70.53/71.27% exact, 98.93/99.17% ±1 (EN/ZH); "
+              "GPT-4 32.15/35.98% exact")
+
+
+def render_agreement(result, console) -> None:
+    """A rich table: one row per dimension, then the pooled row."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from esc_bench.analysis.agreement import ALL, Metric
+
+    def fmt(m: Metric, pct: bool = False) -> str:
+        if m.value is None:
+            return "–"
+        f, d, unit = (100.0, 1, "%") if pct else (1.0, 3, "")
+        s = f"{m.value * f:.{d}f}{unit}"
+        if m.ci95 is not None:
+            s += f" [{m.ci95[0] * f:.{d}f}, {m.ci95[1] * f:.{d}f}]"
+        return s
+
+    table = Table(
+        title=Text(f"agreement: {result.judge} vs {result.reference}", style="bold"),
+        caption=Text(
+            f"tasks {', '.join(result.tasks)}; bootstrap 95% CIs over dialogues; "
+            f"missing: judge {result.n_judge_missing}, reference {result.n_ref_missing}; "
+            f"unmatched reference rows {result.n_unmatched_ref}\n{PAPER_NOTE}"
+        ),
+        title_justify="left",
+        caption_justify="left",
+    )
+    for col in ("dimension", "n", "exact acc", "±1 acc", "QWK", "Spearman", "α (ordinal)", "judge − ref"):
+        table.add_column(col, justify="left" if col == "dimension" else "right", no_wrap=True)
+    for r in result.rows:
+        mt = r.metrics
+        cells = [str(r.n), fmt(mt["exact"], True), fmt(mt["within1"], True), fmt(mt["qwk"]),
+                 fmt(mt["spearman"]), fmt(mt["alpha"]), "–" if mt["bias"].value is None else f"{mt['bias'].value:+.2f}"]
+        table.add_row(Text(r.dimension, style="bold" if r.dimension == ALL else ""), *(Text(c) for c in cells))
+    console.print(table)

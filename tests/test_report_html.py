@@ -1,0 +1,156 @@
+"""`esc-bench report`: console, markdown, JSON and the self-contained HTML page (in a real browser)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from esc_bench.analysis.breakdown import breakdown, category_label, source_name
+from esc_bench.commands import report as report_cmd
+from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.errors import UserError
+from tests.support.synthetic_runs import make_run
+
+HOSTILE = '<script>alert("x")</script> & "quotes"'
+
+
+def run_report(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    report_cmd.configure(parser)
+    return report_cmd.run(parser.parse_args(list(argv)))
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    raw = lambda t, m, i, d: f"Score: {(i + 1) % 5}\n{HOSTILE}" if d == "empathy" else None  # noqa: E731
+    make_run(
+        tmp_path / "run", models=["alpha", "beta<b>"], n_cards=10,
+        tasks={"t_en": {"language": "en"}, "t_zh": {"language": "zh"}},
+        failed={("t_en", "alpha", 4)}, raw=raw,
+        score=lambda t, m, i, d: None if (i, d) == (2, "overall") else (i + len(m) + DIMENSION_NAMES.index(d)) % 5,
+    )
+    return tmp_path / "run"
+
+
+def test_source_and_category_names() -> None:
+    assert [source_name(s) for s in ["ESconv", "Psych", "smile", "ExTES", "PsyQA", "MHP", "EPITOME", None]] == [
+        "ESConv", "Psych8k", "SMILE", "ExTES", "PsyQA", "MHP", "EPITOME", "unknown"]
+    assert category_label("社会与其他") == "society and other (社会与其他)" and category_label("other") == "other"
+
+
+def test_breakdown_values_hand_computed(run_dir: Path) -> None:
+    from esc_bench.analysis.runs import load_run
+
+    run = load_run(run_dir)
+    rows = breakdown(run.dialogues, run.scores, "source")
+    esconv = next(r for r in rows if r.label == "ESConv" and r.model == "alpha")
+    # English cards 0 and 5 are ESconv (i % 5 == 0); card 0 and 5 fluency = (i + 5) % 5
+    assert esconv.n_dialogues == 2 and esconv.scores["fluency"].mean == pytest.approx((0 + 0) / 2)
+    epitome = next(r for r in rows if r.label == "EPITOME" and r.model == "alpha")
+    assert (epitome.n_dialogues, epitome.n_failed) == (2, 1)  # card 4 (EPITOME) failed
+    assert epitome.scores["fluency"].n == 1 and epitome.scores["fluency"].mean == (9 + 5) % 5
+    assert [r.label for r in rows][:2] == ["ESConv", "ESConv"]  # paper order, models within
+    cats = breakdown(run.dialogues, run.scores, "category")
+    assert {r.label for r in cats} == {"family life (家庭生活)", "work and study (工作学习)", "society and other (社会与其他)"}
+    langs = breakdown(run.dialogues, run.scores, "language")
+    assert [(r.label, r.model, r.n_dialogues) for r in langs] == [
+        ("English", "alpha", 10), ("English", "beta<b>", 10), ("Chinese", "alpha", 10), ("Chinese", "beta<b>", 10)]
+    assert all(r.average.ci95 is not None for r in langs)
+
+
+def test_console_report_has_tables_and_breakdowns(run_dir: Path, capsys) -> None:
+    assert run_report(str(run_dir)) == 0
+    out = capsys.readouterr().out
+    for text in ("t_en", "t_zh", "by language", "by source dataset", "by category", "ESConv", "SMILE", "Psych8k"):
+        assert text in out
+
+
+def test_markdown_and_json_reports(run_dir: Path, tmp_path: Path) -> None:
+    md = tmp_path / "r.md"
+    assert run_report(str(run_dir), "-o", str(md), "--scale", "100") == 0
+    text = md.read_text(encoding="utf-8")
+    assert text.startswith("# esc-bench report") and "### t_en" in text and "### by source dataset" in text
+    assert "0–100" in text and "beta&lt;b&gt;" in text
+    js = tmp_path / "r.json"
+    assert run_report(str(run_dir), "--format", "json", "-o", str(js)) == 0
+    data = json.loads(js.read_text(encoding="utf-8"))
+    assert data["leaderboard"]["judge"] == "esc-rank" and len(data["leaderboard"]["entries"]) == 4
+    assert set(data["breakdowns"]) == {"language", "source", "category"}
+    row = data["breakdowns"]["source"][0]
+    assert row["label"] == "ESConv" and set(row["scores"]) == set(DIMENSION_NAMES) and "ci95" in row["average"]
+    assert data["runs"][0]["judges"] == {"t_en": "esc-rank", "t_zh": "esc-rank"}
+
+
+def test_report_format_errors(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="cannot tell the format"):
+        run_report(str(run_dir), "-o", str(tmp_path / "r.txt"))
+    with pytest.raises(UserError, match="-o needs --format"):
+        run_report(str(run_dir), "--format", "console", "-o", str(tmp_path / "r.txt"))
+
+
+def _html(run_dir: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "report.html"
+    assert run_report(str(run_dir), "-o", str(out)) == 0
+    return out
+
+
+def test_html_is_one_self_contained_escaped_page(run_dir: Path, tmp_path: Path) -> None:
+    page = _html(run_dir, tmp_path).read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
+    # nothing fetched at view time: no external scripts, styles, images or fonts
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', page, re.I)
+    assert "<link" not in page and "@import" not in page and "url(http" not in page
+    assert page.count("<svg") == 4  # radar + bars per task
+    assert len(set(re.findall(r'\bid="([^"]+)"', page))) == len(re.findall(r'\bid="([^"]+)"', page))
+    # every text escaped: the hostile judge reply and model name appear only escaped
+    assert HOSTILE not in page and "beta<b>" not in page and "beta&lt;b&gt;" in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in page
+    assert page.count("<script>") == 1  # ours
+    assert page.count('<details class="dlg"') == 40
+    assert "supporter timed out" in page and "family life (家庭生活)" in page
+
+
+def test_html_max_dialogues(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "small.html"
+    assert run_report(str(run_dir), "-o", str(out), "--max-dialogues", "3") == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count('<details class="dlg"') == 3 and "first 3 of 40" in page
+
+
+CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / "profile"
+    cmd = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--window-size=1280,2000", "--enable-logging=stderr", "--v=0", *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_html_loads_in_a_headless_browser_without_errors(run_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from matplotlib import image
+
+    url = _html(run_dir, tmp_path).resolve().as_uri()
+    dom = _chromium(tmp_path, "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == [], console
+    assert re.search(r'<body[^>]*data-ready="1"', dom.stdout), "the page's script did not run"
+    assert 'id="shown">40<' in dom.stdout  # the filter script counted the dialogues
+    shot = tmp_path / "shot.png"
+    res = _chromium(tmp_path, f"--screenshot={shot}", url)
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
+    pixels = image.imread(str(shot))
+    assert pixels.shape[:2] == (2000, 1280)
+    assert float(np.asarray(pixels)[..., :3].std()) > 0.05  # not blank: text, tables, charts

@@ -1,0 +1,131 @@
+"""Console and markdown tables: cell format, scales, best per column, missing values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from esc_bench.analysis.breakdown import breakdown
+from esc_bench.analysis.tables import (
+    MISSING,
+    best_models,
+    breakdown_markdown,
+    format_score,
+    leaderboard_markdown,
+    render_breakdown,
+    render_leaderboard,
+)
+from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.records import DimensionScore, Leaderboard, LeaderboardEntry
+from tests.support.synthetic_runs import dialogue
+
+
+def ds(mean: float | None, lo: float | None = None, hi: float | None = None, n: int = 10) -> DimensionScore:
+    return DimensionScore(mean=mean, score_100=None if mean is None else mean * 25,
+                          ci95=None if lo is None else (lo, hi), n=n if mean is not None else 0)
+
+
+def entry(model: str, mean: float | None, *, task: str = "t_en", missing_dim: str | None = None) -> LeaderboardEntry:
+    scores = {d: ds(mean, mean - 0.1, mean + 0.1) if mean is not None else ds(None) for d in DIMENSION_NAMES}
+    if missing_dim:
+        scores[missing_dim] = DimensionScore(mean=None, score_100=None, ci95=None, n=0, n_missing=10)
+    return LeaderboardEntry(model=model, task=task, protocol="esc-eval", simulator="esc-role", judge="esc-rank",
+                            n_dialogues=10, n_failed=1 if model == "b" else 0, scores=scores,
+                            average=ds(mean, mean - 0.05, mean + 0.05) if mean is not None else ds(None))
+
+
+def board(*entries: LeaderboardEntry) -> Leaderboard:
+    return Leaderboard(run_id="r", created="x", protocol="esc-eval", simulator="esc-role", judge="esc-rank",
+                       entries=list(entries))
+
+
+def test_format_score_on_both_scales() -> None:
+    d = ds(2.456, 2.3, 2.6)
+    assert format_score(d) == "2.46 ±0.15"
+    assert format_score(d, "100") == "61.4 ±3.8"
+    assert format_score(ds(3.0)) == "3.00"  # no CI (n < 2)
+    assert format_score(ds(None)) == MISSING == "–"
+    assert format_score(None) == MISSING
+    with pytest.raises(ValueError):
+        format_score(d, "10")
+
+
+def test_best_model_per_column_and_no_highlight_when_all_tie() -> None:
+    entries = [entry("a", 3.0), entry("b", 2.0), entry("c", 3.0)]
+    assert best_models(entries, "fluency") == {"a", "c"}
+    assert best_models([entry("a", 2.0), entry("b", 2.0)], "average") == set()
+    assert best_models([entry("a", 2.0)], "average") == set()
+    assert best_models([entry("a", 2.0), entry("b", None)], "average") == set()
+
+
+def test_console_table_has_a_row_per_model_and_marks_best_and_missing() -> None:
+    console = Console(record=True, width=220, force_terminal=True, color_system="standard")
+    b = board(entry("a", 3.0, missing_dim="empathy"), entry("b", 2.0), entry("zz", 1.0, task="t_zh"))
+    render_leaderboard(b, console)
+    plain = console.export_text(styles=False)
+    assert "t_en" in plain and "t_zh" in plain
+    for col in [*DIMENSION_NAMES, "average", "failed", "missing"]:
+        assert col in plain
+    row_a = next(line for line in plain.splitlines() if "│ a " in line)
+    assert "3.00 ±0.10" in row_a and MISSING in row_a and "3.00 ±0.05" in row_a
+    assert "protocol esc-eval, simulator esc-role, judge esc-rank" in plain
+    console = Console(record=True, width=220, force_terminal=True, color_system="standard")
+    render_leaderboard(b, console)
+    styled = console.export_text(styles=True)
+    assert "\x1b[1;32m3.00 ±0.10" in styled  # best: bold green
+    assert "\x1b[1;32m2.00 ±0.10" not in styled
+
+
+def test_console_table_on_the_paper_scale() -> None:
+    console = Console(record=True, width=220)
+    render_leaderboard(board(entry("a", 3.0), entry("b", 2.0)), console, scale="100")
+    text = console.export_text()
+    assert "75.0 ±2.5" in text and "50.0 ±2.5" in text and "0–100" in text
+
+
+def test_empty_board_says_so() -> None:
+    console = Console(record=True, width=120)
+    render_leaderboard(board(), console)
+    assert "no results" in console.export_text()
+
+
+def test_markdown_table_bolds_the_best_and_escapes_cells() -> None:
+    md = leaderboard_markdown(board(entry("a|b <x>", 3.0), entry("b", 2.0, missing_dim="overall")))
+    lines = md.splitlines()
+    assert lines[0] == "### t_en"
+    header = next(line for line in lines if line.startswith("| model"))
+    assert header.split(" | ")[1:4] == ["fluency", "expression", "empathy"]
+    row = next(line for line in lines if line.startswith("| a\\|b"))
+    assert "&lt;x&gt;" in row and "**3.00 ±0.10**" in row and "**3.00 ±0.05**" in row
+    row_b = next(line for line in lines if line.startswith("| b |"))
+    assert MISSING in row_b and "**" not in row_b
+    assert header.endswith("| missing |")
+
+
+def test_breakdown_tables_show_groups_with_paper_names() -> None:
+    dialogues = [dialogue("t", "m", str(i), source=s, category="家庭生活") for i, s in enumerate(["ESconv", "smile", "Psych"])]
+    rows = breakdown(dialogues, [], "source")
+    assert [r.label for r in rows] == ["ESConv", "Psych8k", "SMILE"]
+    console = Console(record=True, width=220)
+    render_breakdown("source", rows, console)
+    text = console.export_text()
+    assert "by source dataset" in text and "ESConv" in text and "SMILE" in text
+    md = breakdown_markdown("category", breakdown(dialogues, [], "category"))
+    assert "family life (家庭生活)" in md
+
+
+def test_command_modules_import_no_heavy_packages() -> None:
+    code = (
+        "import sys\n"
+        "import esc_bench.commands.report, esc_bench.commands.compare, esc_bench.commands.agreement\n"
+        "import esc_bench.commands.leaderboard, esc_bench.commands.import_upstream\n"
+        "import esc_bench.analysis.stats, esc_bench.analysis.tables, esc_bench.analysis.charts\n"
+        "heavy = [m for m in ('scipy', 'matplotlib', 'numpy', 'krippendorff', 'rich') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
