@@ -136,3 +136,12 @@ def test_no_common_cards_is_an_error(tmp_path: Path) -> None:
     make_run(tmp_path / "rb", models=["b"], tasks={"t_zh": {"language": "zh"}})
     with pytest.raises(UserError, match="no \\(task, card\\) in common"):
         run_compare(str(tmp_path / "ra"), str(tmp_path / "rb"))
+
+
+def test_holm_adjustment_matches_hand_computed_values() -> None:
+    from esc_bench.analysis.compare import holm
+
+    # p sorted: 0.01, 0.02, 0.03, 0.04 -> x4, x3, x2, x1, then made monotone.
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []

@@ -212,3 +212,28 @@ async def test_identity_and_home_paths(models, tmp_path, monkeypatch):
     other = HFBackend(_cfg("~/m", adapters={"fluency_en": models["adapters"]["empathic_en"]}))
     assert other.identity()["adapters"] != ident["adapters"]
     assert HFBackend(_cfg("~/m", adapters={"fluency_en": models["adapters"]["fluency_en"]})).identity() == ident
+
+
+async def test_out_of_memory_splits_the_batch(models, monkeypatch):
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    backend = HFBackend(_cfg(models["llama"], generation={"max_tokens": 3}))
+    real = backend._generate
+    sizes = []
+
+    def generate(requests, params):
+        sizes.append(len(requests))
+        if len(requests) > 2:
+            raise OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(requests, params)
+
+    monkeypatch.setattr(backend, "_generate", generate)
+    convs = _conversations(5, seed=17)
+    try:
+        results = await asyncio.gather(*(backend.chat(ChatRequest(messages=m)) for m in convs))
+    finally:
+        await backend.aclose()
+    assert backend.batch_sizes == [5] and sizes == [5, 2, 3, 1, 2]
+    expected, _ = await _run(_cfg(models["llama"], generation={"max_tokens": 3}), [ChatRequest(messages=m) for m in convs])
+    assert [r.text for r in results] == [r.text for r in expected]

@@ -58,6 +58,7 @@ class DimComparison:
     ci95: tuple[float, float] | None
     p_value: float | None
     test: str
+    p_holm: float | None  # Holm-adjusted over the seven dimensions (None for the average)
     win: int  # A higher
     tie: int
     loss: int  # B higher
@@ -160,12 +161,14 @@ def compare_sides(
                 ci95=None if ci is None else (_r(ci[0]), _r(ci[1])),
                 p_value=test.p_value,
                 test=test.method,
+                p_holm=None,
                 win=wtl.win,
                 tie=wtl.tie,
                 loss=wtl.loss,
                 verdict=verdict(ci, n, a.label, b.label),
             )
         )
+    _apply_holm(rows)
     return Comparison(
         label_a=a.label,
         label_b=b.label,
@@ -182,6 +185,28 @@ def compare_sides(
         differences=settings_differences(a, b, common_tasks),
         rows=rows,
     )
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (family-wise error), in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _apply_holm(rows: list[DimComparison], alpha: float = 0.05) -> None:
+    """Seven dimensions are seven tests: adjust their p-values, and say when a CI-based
+    difference does not survive the adjustment."""
+    tested = [r for r in rows if r.dimension != "average" and r.p_value is not None]
+    for r, adj in zip(tested, holm([r.p_value for r in tested])):  # type: ignore[misc]
+        r.p_holm = _r(adj) if adj >= 1e-4 else adj
+        if r.verdict.endswith("higher") and adj >= alpha:
+            r.verdict += " (not after Holm correction)"
 
 
 def render_comparison(cmp: Comparison, console, scale: str = "4") -> None:
@@ -203,21 +228,24 @@ def render_comparison(cmp: Comparison, console, scale: str = "4") -> None:
             + (f", {cmp.n_failed} dropped (failed)" if cmp.n_failed else "")
             + (f", {cmp.n_only_a} only in A" if cmp.n_only_a else "")
             + (f", {cmp.n_only_b} only in B" if cmp.n_only_b else "")
-            + f"; scale 0–{'4' if f == 1.0 else '100'}; 95% paired bootstrap CI"
+            + f"; scale 0–{'4' if f == 1.0 else '100'}; 95% paired bootstrap CI; "
+            "p (Holm): adjusted over the 7 dimensions"
         ),
         title_justify="left",
         caption_justify="left",
     )
     for col, just in [("dimension", "left"), ("A", "right"), ("B", "right"), ("A − B", "right"),
-                      ("95% CI", "right"), ("p", "right"), ("win/tie/loss", "right"), ("n", "right"),
+                      ("95% CI", "right"), ("p", "right"), ("p (Holm)", "right"), ("win/tie/loss", "right"),
+                      ("n", "right"),
                       ("verdict", "left")]:
         table.add_column(col, justify=just, no_wrap=col != "verdict")
     for r in cmp.rows:
         ci = "–" if r.ci95 is None else f"[{num(r.ci95[0], True)}, {num(r.ci95[1], True)}]"
         p = "–" if r.p_value is None else (f"{r.p_value:.3g}" if r.p_value >= 0.001 else "<0.001")
         style = "" if r.verdict == NO_DIFFERENCE else ("green" if r.verdict.endswith("higher") else "yellow")
+        ph = "–" if r.p_holm is None else (f"{r.p_holm:.3g}" if r.p_holm >= 0.001 else "<0.001")
         cells = [num(r.mean_a), num(r.mean_b), num(r.diff, True), ci,
-                 f"{p} ({r.test})" if r.p_value is not None else p, f"{r.win}/{r.tie}/{r.loss}", str(r.n)]
+                 f"{p} ({r.test})" if r.p_value is not None else p, ph, f"{r.win}/{r.tie}/{r.loss}", str(r.n)]
         table.add_row(
             Text(r.dimension, style="bold" if r.dimension == "average" else ""),
             *(Text(c) for c in cells), Text(r.verdict, style=style),

@@ -173,9 +173,16 @@ class HFBackend(Backend):
 
     def _run_batch(self, key: tuple[Any, ...], batch: list[tuple[ChatRequest, dict[str, Any]]]) -> list[Any]:
         self._ensure_loaded()
-        if key[0] == "score":
-            return self._score([r for r, _ in batch], key[1])
-        return self._generate([r for r, _ in batch], batch[0][1])
+        try:
+            if key[0] == "score":
+                return self._score([r for r, _ in batch], key[1])
+            return self._generate([r for r, _ in batch], batch[0][1])
+        except Exception as exc:
+            if type(exc).__name__ != "OutOfMemoryError" or len(batch) == 1:
+                raise
+        self._empty_cache()  # out of memory: the same requests in two halves
+        half = len(batch) // 2
+        return self._run_batch(key, batch[:half]) + self._run_batch(key, batch[half:])
 
     def _source(self) -> str:
         model = self.config.model
@@ -246,17 +253,19 @@ class HFBackend(Backend):
         return tok, model
 
     def _unload(self) -> None:
-        self._model = self._tok = None
+        loaded, self._model, self._tok = self._model is not None, None, None
+        if loaded:
+            self._empty_cache()
+
+    @staticmethod
+    def _empty_cache() -> None:
         import gc
 
-        gc.collect()
-        try:
-            import torch
+        import torch
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _encode(self, requests: list[ChatRequest]) -> dict[str, Any]:
         tok = self._tok
