@@ -42,11 +42,11 @@ BASE = (
 
 
 # ---- harness mode ----------------------------------------------------------------------------
-def _model_yaml(kind: str, name: str, url: str, concurrency: int) -> str:
+def _model_yaml(kind: str, name: str, url: str, concurrency: int, timeout: float) -> str:
     model = name if kind == "openai" else f"openai/{name}"
     return (
         f"backend: {kind}\nmodel: {model}\napi_base: {url}\n"
-        f"max_concurrency: {concurrency}\ntimeout: 60\nmax_retries: 2\n"
+        f"max_concurrency: {concurrency}\ntimeout: {timeout}\nmax_retries: 3\n"
         "generation:\n  temperature: 0.0\n  max_tokens: 128\n"
     )
 
@@ -56,7 +56,9 @@ def write_inputs(tmp: Path, url: str, args: argparse.Namespace) -> tuple[Path, P
     models.mkdir()
     tasks.mkdir()
     for name in ("sup", "seeker", "judge"):
-        (models / f"{name}.yaml").write_text(_model_yaml(args.backend, name, url, args.concurrency))
+        (models / f"{name}.yaml").write_text(
+            _model_yaml(args.backend, name, url, args.concurrency, args.timeout)
+        )
     cards = [
         {"id": f"b{i:05d}", "base": f"{BASE} (card {i})", "language": "en", "source": "bench"}
         for i in range(args.dialogues)
@@ -82,8 +84,10 @@ def harness(args: argparse.Namespace) -> int:
     from tests.support.fake_openai import FakeOpenAI
 
     ideal = (2 * args.rounds + 1) * args.latency
+    # A hang outlasts the per-attempt timeout, so a hung call costs one timeout and a retry.
+    args.timeout = max(2.0, 8 * args.latency)
     with tempfile.TemporaryDirectory(prefix="esc-bench-harness-") as d, FakeOpenAI(
-        latency=args.latency, fault_rate=args.fault_rate, fault_seed=1
+        latency=args.latency, fault_rate=args.fault_rate, fault_seed=1, hang_s=3 * args.timeout
     ) as srv:
         tmp = Path(d)
         models, tasks = write_inputs(tmp, srv.url, args)
@@ -103,6 +107,7 @@ def harness(args: argparse.Namespace) -> int:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
         wall = time.perf_counter() - t0
         reqs = srv.requests
+        faults = {k: n for k, n in srv.counts.items() if k != "ok"}
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)
             print(f"CLI exit code {proc.returncode}", file=sys.stderr)
@@ -122,7 +127,9 @@ def harness(args: argparse.Namespace) -> int:
     print(f"backend            {args.backend}")
     print(f"dialogues          {args.dialogues} ({n_ok} ok, {n_fail} failed), {n_scores} scores")
     print(f"requests           {len(reqs)}  {dict(by_model)}")
-    print(f"latency            {args.latency:.3f} s, rounds {args.rounds}")
+    print(f"latency            {args.latency:.3f} s, rounds {args.rounds}, fault rate {args.fault_rate}")
+    if args.fault_rate:
+        print(f"faults             {dict(faults)} (timeout {args.timeout:g} s per attempt)")
     print(f"ideal              {ideal:.2f} s  = (2 x {args.rounds} + 1) x {args.latency}")
     print(f"wall (CLI process) {wall:.2f} s  ratio {wall / ideal:.2f}")
     print(f"serving span       {span:.2f} s  ratio {span / ideal:.2f}  (first to last request)")

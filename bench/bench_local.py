@@ -24,12 +24,14 @@ import os
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+warnings.filterwarnings("ignore", category=FutureWarning)
 
 from esc_bench.backends.base import ChatRequest  # noqa: E402
 from esc_bench.backends.hf import HFBackend  # noqa: E402
@@ -124,14 +126,17 @@ def judge_prompts(n: int, turns: int, rubric_words: int, seed: int = 1) -> list[
 
 
 async def run(backend: HFBackend, requests: list[ChatRequest], concurrent: bool) -> tuple[float, list]:
-    await backend.chat(requests[0])  # load and warm up (not timed)
-    backend.batch_sizes.clear()
-    t0 = time.perf_counter()
-    if concurrent:
-        results = await asyncio.gather(*(backend.chat(r) for r in requests))
-    else:
-        results = [await backend.chat(r) for r in requests]
-    return time.perf_counter() - t0, results
+    try:
+        await backend.chat(requests[0])  # load and warm up (not timed)
+        backend.batch_sizes.clear()
+        t0 = time.perf_counter()
+        if concurrent:
+            results = await asyncio.gather(*(backend.chat(r) for r in requests))
+        else:
+            results = [await backend.chat(r) for r in requests]
+        return time.perf_counter() - t0, results
+    finally:
+        await backend.aclose()
 
 
 def _sync(device: str) -> None:
