@@ -144,3 +144,18 @@ def test_identity_and_database_hold_no_secret(tmp_path, monkeypatch):
     assert secret not in dump
     for f in tmp_path.iterdir():
         assert secret.encode() not in f.read_bytes()
+
+
+def test_a_re_ask_is_not_served_the_first_reply() -> None:
+    """A judge re-asks with sample_index 1, 2... at temperature 0: each is its own entry."""
+    from esc_bench.backends.base import ChatRequest
+    from esc_bench.backends.cache import cache_key
+
+    ident = {"backend": "openai", "model": "j", "api_base": None}
+    msgs = [{"role": "user", "content": "rate it"}]
+    params = {"temperature": 0.0}
+    k0 = cache_key(ident, ChatRequest(messages=msgs), params)
+    k1 = cache_key(ident, ChatRequest(messages=msgs, sample_index=1), params)
+    k2 = cache_key(ident, ChatRequest(messages=msgs, sample_index=2), params)
+    assert len({k0, k1, k2}) == 3
+    assert k0 == cache_key(ident, ChatRequest(messages=msgs, sample_index=0), params)

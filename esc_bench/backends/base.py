@@ -55,6 +55,7 @@ class BackendError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        self.attempts = 1  # set by the managed backend after its last retry
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"

@@ -52,7 +52,9 @@ def cache_key(identity: dict[str, Any], request: ChatRequest, params: dict[str, 
         "adapter": request.adapter,
         "score_labels": list(request.score_labels) if request.score_labels is not None else None,
     }
-    if _sampling(params):
+    # Repeats are distinct samples when sampling, and any explicit re-ask (a judge reply with
+    # no score is asked again with sample_index 1, 2, ...) must not get the first reply back.
+    if _sampling(params) or request.sample_index:
         obj["sample_index"] = request.sample_index
     raw = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()

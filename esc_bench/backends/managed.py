@@ -163,7 +163,7 @@ class ManagedBackend(Backend):
                 final = not err.retryable or attempt >= attempts_allowed
                 self.stats.add_error(err.kind, final)
                 if final:
-                    err.attempts = attempt  # type: ignore[attr-defined]
+                    err.attempts = attempt
                     raise
                 await asyncio.sleep(self.backoff(attempt, err.retry_after))
                 continue

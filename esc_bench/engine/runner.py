@@ -69,7 +69,7 @@ def _scores_complete(done: dict, d: DialogueRecord, judge: str) -> bool:
 
 async def execute(plan: RunPlan, console) -> RunOutcome:
     """Run every work item with bounded concurrency; write each result as it lands."""
-    from esc_bench.backends.cache import ResponseCache, default_cache_path
+    from esc_bench.backends.cache import CACHE_FILE, ResponseCache, default_cache_path
     from esc_bench.backends.managed import CallStats, ManagedBackend
     from esc_bench.backends.registry import make_backend
 
@@ -84,7 +84,7 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
 
     cache = None
     if opts.use_cache:
-        cache = ResponseCache(opts.cache_dir / "responses.sqlite" if opts.cache_dir else default_cache_path())
+        cache = ResponseCache(opts.cache_dir / CACHE_FILE if opts.cache_dir else default_cache_path())
     stats = {name: CallStats() for name in plan.models}
     backoff_base = float(os.environ.get("ESC_BENCH_BACKOFF_BASE", "1.0"))
     backends = {
