@@ -35,9 +35,10 @@ def test_key_covers_every_input():
     assert key(purpose="judge:Fluency") == base  # purpose is for logs only
 
 
-def test_sample_index_only_when_sampling():
-    assert key(sample_index=3) == key(sample_index=0)  # temperature unset
-    assert key(params={"temperature": 0}, sample_index=3) == key(params={"temperature": 0})
+def test_sample_index_separates_samples_and_re_asks():
+    assert key(sample_index=3) != key(sample_index=0)  # a re-ask is a new call
+    assert key(params={"temperature": 0}, sample_index=3) != key(params={"temperature": 0})
+    assert key(params={"temperature": 0}, sample_index=0) == key(params={"temperature": 0})
     hot = {"temperature": 0.7}
     assert key(params=hot, sample_index=1) != key(params=hot, sample_index=0)
     assert key(params=hot, sample_index=1) == key(params=hot, sample_index=1)

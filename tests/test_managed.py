@@ -187,7 +187,7 @@ async def test_cache_hit_skips_server_and_sampling_misses(srv, tmp_path):
     stats = CallStats(on_change=lambda s: seen.append(s.calls))
     mb = ManagedBackend(OpenAIHTTPBackend(cfg(srv.url)), cache, stats=stats, **FAST)
     a = await mb.chat(ChatRequest(HI))
-    b = await mb.chat(ChatRequest(HI, sample_index=1))  # temperature unset: same call
+    b = await mb.chat(ChatRequest(HI))  # the same call again: a hit
     assert srv.n_requests == 1 and b.cached and not a.cached and b.text == a.text
     hot = {"temperature": 0.9}
     await mb.chat(ChatRequest(HI, params=hot, sample_index=0))
