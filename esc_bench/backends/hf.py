@@ -76,25 +76,20 @@ class HFBackend(Backend):
     # -- interface ------------------------------------------------------------------------
 
     def identity(self) -> dict[str, Any]:
-        return {
-            "backend": "hf",
-            "model": self.config.model,
-            "dtype": self.config.dtype,
-            "adapters": self.adapter_digest(),
-        }
+        cfg = self.config
+        return {"backend": "hf", "model": cfg.model, "dtype": cfg.dtype, "adapters": self.adapter_digest()}
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         if self._closed:
             raise BackendError("local", "backend is closed", retryable=False)
         if request.adapter is not None and request.adapter not in self.config.adapters:
             known = ", ".join(sorted(self.config.adapters)) or "none"
-            raise BackendError(
-                "bad_request", f"adapter {request.adapter!r} is not loaded (adapters: {known})", retryable=False
-            )
+            raise BackendError("bad_request", f"adapter {request.adapter!r} is not loaded (adapters: {known})", retryable=False)
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():
+            if self._loop is not loop:  # requests of a previous event loop cannot be answered
+                self._pending = []
             self._loop, self._wakeup = loop, asyncio.Event()
-            self._pending = []
             self._task = loop.create_task(self._batcher(), name="esc-bench-hf-batcher")
         params = self.merged_params(request)
         if request.score_labels:
@@ -108,6 +103,8 @@ class HFBackend(Backend):
         return await item.future
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         task, self._task = self._task, None
         if task is not None and not task.done():
