@@ -21,7 +21,6 @@ class LanguageStrings(BaseModel):
     seeker_system_after_card: str
     greeting: str
     judge_rubrics: dict[str, str]  # upstream dimension key -> rubric text
-    rank_adapter_suffix: str = ""  # ESC-RANK adapter folder suffix ("_en" for English)
     # Optional per-language versions of the protocol-wide strings (None = use the protocol's).
     supporter_system: str | None = None
     supporter_prefix: str | None = None
@@ -113,6 +112,3 @@ class Protocol(BaseModel):
 
     def judge_messages(self, dimension: str, transcript: list[Turn], language: Language) -> list[Message]:
         return [{"role": "user", "content": self.judge_prompt(dimension, transcript, language)}]
-
-    def rank_adapter(self, dimension: str, language: Language) -> str:
-        return BY_NAME[dimension].key + self.strings(language).rank_adapter_suffix

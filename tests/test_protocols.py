@@ -41,7 +41,6 @@ def test_bundled_protocol_is_complete_in_both_languages() -> None:
             for score in "01234":
                 assert re.search(rf"^{score}[:：]", rubric, re.M), (lang, key, score)
         assert strings.greeting and strings.seeker_system_before_card and strings.seeker_system_after_card
-        assert strings.rank_adapter_suffix == ""
     assert re.search(r"single digit.*0.*4", p.judge_ask_after)
 
 

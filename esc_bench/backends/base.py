@@ -70,6 +70,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResult: ...
 
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Get ready before the first call (a local model loads here), outside any call's timeout."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         return None
 

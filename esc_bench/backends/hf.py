@@ -102,6 +102,10 @@ class HFBackend(Backend):
         self._wakeup.set()
         return await item.future
 
+    async def start(self) -> None:
+        """Load the model and adapters off the event loop, before the first request's timeout runs."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure_loaded)
+
     async def aclose(self) -> None:
         if self._closed:
             return
@@ -182,7 +186,12 @@ class HFBackend(Backend):
         return self._run_batch(key, batch[:half]) + self._run_batch(key, batch[half:])
 
     def _source(self) -> str:
-        model = self.config.model
+        return self.model_source(self.config)
+
+    @staticmethod
+    def model_source(config: ModelConfig) -> str:
+        """The local folder or hub id to load; a local path that does not exist is an error."""
+        model = config.model
         path = expand_path(model)
         if os.path.exists(path):
             return path

@@ -195,5 +195,8 @@ class ManagedBackend(Backend):
                 msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
                 raise BackendError("local", msg, retryable=False) from exc
 
+    async def start(self) -> None:
+        await self.inner.start()
+
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from esc_bench.backends.base import Backend
+from esc_bench.backends.base import Backend, BackendError
 from esc_bench.config.schema import ModelConfig
 from esc_bench.errors import UserError
 
@@ -36,6 +36,12 @@ def make_managed(config: ModelConfig, cache: Any = None, **kwargs: Any) -> Backe
 def check_credentials(config: ModelConfig) -> None:
     """Raise UserError (one line) if a key the model needs is missing. hf needs none."""
     if config.backend == "hf":
+        from esc_bench.backends.hf import HFBackend
+
+        try:
+            HFBackend.model_source(config)
+        except BackendError as exc:
+            raise UserError(f"model {config.name!r}: {exc.message}") from None
         return
     if config.backend == "openai":
         from esc_bench.backends.openai_http import api_key_env_problem

@@ -35,6 +35,9 @@ class ModelConfig(_Strict):
     # Judges: ask a LoRA adapter (hf) or served LoRA name (vLLM) per dimension:
     # "<upstream key><protocol's rank suffix>", e.g. "fluency_en". ESC-RANK does this.
     dimension_adapters: bool = False
+    # Adapter name = upstream key + this suffix for the dialogue's language (ESC-RANK's layout:
+    # "fluency_en" for English, "fluency" for Chinese).
+    adapter_suffix: dict[Language, str] = Field(default_factory=lambda: {"en": "_en", "zh": ""})
     scoring: Literal["generate", "logits"] = "generate"  # judges on hf: parse a reply, or read P("0".."4")
     # Local (backend: hf)
     dtype: str = "auto"
@@ -54,6 +57,10 @@ class ModelConfig(_Strict):
                 "must be the name of an environment variable (letters, digits, _), not a key"
             )
         return v
+
+    def dimension_adapter(self, key: str, language: str) -> str:
+        """The adapter (hf) or served LoRA name (vLLM) that judges one dimension in one language."""
+        return key + self.adapter_suffix.get(language, "")  # type: ignore[call-overload]
 
     def api_bases(self) -> list[str | None]:
         if isinstance(self.api_base, list):

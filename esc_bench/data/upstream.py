@@ -42,8 +42,6 @@ PINNED_SHA256: dict[str, str] = {
     "evaluate.py": "e66bda0e1093c2bec7c46daa6a64584cc6153e1f1bfde94b3fa2fd3c8f5629f8",
 }
 DOWNLOAD_TIMEOUT_S = 30.0
-# ESC-RANK's English LoRA folders are "<key>_en", the Chinese ones "<key>" (score.py).
-RANK_ADAPTER_SUFFIX = {"en": "_en", "zh": ""}
 
 
 # -- download and cache -------------------------------------------------------------
@@ -400,7 +398,6 @@ def extract_protocol(evaluate_src: str, score_src: str) -> Protocol:
             seeker_system_after_card=ev.seeker[lang][1],
             greeting=ev.seeker[lang][2],
             judge_rubrics=sc.rubrics[lang],
-            rank_adapter_suffix=RANK_ADAPTER_SUFFIX[lang],
         )
         for lang in ("en", "zh")
     }

@@ -8,7 +8,7 @@ import unicodedata
 
 from esc_bench.backends.base import BackendError, ChatRequest
 from esc_bench.config.schema import ModelConfig
-from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.dimensions import BY_NAME, DIMENSION_NAMES
 from esc_bench.engine.dialogue import ChatBackend, _one_line
 from esc_bench.protocol import Protocol
 from esc_bench.records import DialogueRecord, ErrorInfo, ScoreRecord, Usage
@@ -62,7 +62,7 @@ async def _score_one(
     retries: int,
 ) -> ScoreRecord:
     messages = protocol.judge_messages(dimension, dialogue.transcript, dialogue.language)
-    adapter = protocol.rank_adapter(dimension, dialogue.language) if cfg.dimension_adapters else None
+    adapter = cfg.dimension_adapter(BY_NAME[dimension].key, dialogue.language) if cfg.dimension_adapters else None
     labels = LABELS if cfg.scoring == "logits" else None
     usage = Usage()
     reply: str | None = None

@@ -101,6 +101,8 @@ def build_plan(opts: RunOptions) -> RunPlan:
 
     for cfg in models.values():
         check_credentials(cfg)
+    if not opts.skip_judge:
+        _check_judge_adapters(plans, models)
 
     hashes = {f"task:{p.name}": _task_hash(p) for p in plans}
     hashes.update({f"model:{n}": c.config_hash() for n, c in models.items()})
@@ -123,6 +125,23 @@ def build_plan(opts: RunOptions) -> RunPlan:
             run_dir = RunDir(Path("results") / run_id)
     run_dir.check_writable()
     return RunPlan(run_id, run_dir, opts, supporters, plans, models, hashes, resuming)
+
+
+def _check_judge_adapters(plans: list[TaskPlan], models: dict[str, ModelConfig]) -> None:
+    """A local judge with one adapter per dimension must have every adapter its tasks need."""
+    from esc_bench.dimensions import DIMENSIONS
+
+    for tp in plans:
+        cfg = models[tp.judge]
+        if cfg.backend != "hf" or not cfg.dimension_adapters:
+            continue
+        need = [cfg.dimension_adapter(d.key, tp.config.language) for d in DIMENSIONS]
+        missing = [a for a in need if a not in cfg.adapters]
+        if missing:
+            raise ConfigError(
+                f"judge {tp.judge!r} (task {tp.name!r}, {tp.config.language}) has no adapter "
+                f"{', '.join(missing)}; its adapters: {', '.join(sorted(cfg.adapters)) or 'none'}"
+            )
 
 
 def _task_hash(plan: TaskPlan) -> str:

@@ -138,6 +138,21 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         outcome.scores_missing += sum(1 for s in scores if s.score is None)
         progress.judged()
 
+    # Local models load here, before any call's timeout starts; a model that cannot load is
+    # reported once instead of failing every dialogue.
+    from esc_bench.backends.base import BackendError
+    from esc_bench.errors import UserError
+
+    try:
+        await asyncio.gather(*(b.start() for b in backends.values()))
+    except BackendError as exc:
+        dialogue_out.close()
+        score_out.close()
+        await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
+        finish_invocation(manifest, "failed", {})
+        run_dir.write_manifest(manifest)
+        raise UserError(f"a model could not start: {exc.message}") from None
+
     tasks: list[asyncio.Task[None]] = []
     for model, q in queues.items():
         n = min(plan.models[model].max_concurrency, q.qsize())
