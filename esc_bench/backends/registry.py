@@ -41,7 +41,9 @@ def check_credentials(config: ModelConfig) -> None:
         try:
             HFBackend.model_source(config)
         except BackendError as exc:
-            raise UserError(f"model {config.name!r}: {exc.message}") from None
+            raise UserError(
+                f"model {config.name!r}: {exc.message} (getting ESC-Role / ESC-RANK weights: docs/local-models.md)"
+            ) from None
         return
     if config.backend == "openai":
         from esc_bench.backends.openai_http import api_key_env_problem

@@ -82,13 +82,18 @@ def build_plan(opts: RunOptions) -> RunPlan:
     supporters = list(dict.fromkeys(opts.models))
     models: dict[str, ModelConfig] = {name: model_reg.get(name) for name in supporters}
 
+    # Models and keys first (local, instant), then downloads and card files.
+    for cfg in task_cfgs:
+        for name in (opts.simulator or cfg.simulator, *(() if opts.skip_judge else (opts.judge or cfg.judge,))):
+            if name not in models:
+                models[name] = model_reg.get(name)
+    for mcfg in models.values():
+        check_credentials(mcfg)
+
     plans: list[TaskPlan] = []
     for cfg in task_cfgs:
         simulator = opts.simulator or cfg.simulator
         judge = opts.judge or cfg.judge
-        for name in (simulator, *(() if opts.skip_judge else (judge,))):
-            if name not in models:
-                models[name] = model_reg.get(name)
         protocol = load_protocol(cfg.protocol, base_dir=task_reg.files[cfg.name].parent)
         if cfg.language not in protocol.languages:
             raise ConfigError(f"task {cfg.name!r}: protocol {cfg.protocol!r} has no {cfg.language!r} strings")
@@ -99,8 +104,6 @@ def build_plan(opts: RunOptions) -> RunPlan:
             TaskPlan(cfg, protocol, cards, cfg.rounds or protocol.rounds, simulator, judge)
         )
 
-    for cfg in models.values():
-        check_credentials(cfg)
     if not opts.skip_judge:
         _check_judge_adapters(plans, models)
 
