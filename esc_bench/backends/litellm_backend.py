@@ -14,6 +14,7 @@ from typing import Any
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.backends.openai_http import (
     ReplicaPicker,
+    checked_content,
     api_key_env_problem,
     clean_message,
     error_for_status,
@@ -130,12 +131,7 @@ class LiteLLMBackend(Backend):
             finish = choice.finish_reason
         except (AttributeError, IndexError, TypeError):
             raise BackendError("bad_response", "reply has no choices[0].message") from None
-        if finish == "content_filter":
-            raise BackendError("content_filter", "the provider's content filter stopped the reply")
-        if content is not None and not isinstance(content, str):
-            raise BackendError("bad_response", f"message content is {type(content).__name__}, not text")
-        if not content or not content.strip():
-            raise BackendError("empty_reply", f"empty reply (finish_reason={finish})")
+        content = checked_content(content, finish)
         usage = getattr(resp, "usage", None)
         return ChatResult(
             text=content,

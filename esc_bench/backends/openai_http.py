@@ -178,6 +178,17 @@ def _error_detail(body: bytes) -> str:
     return ""
 
 
+def checked_content(content: Any, finish: str | None) -> str:
+    """The reply text, or the BackendError a filtered, non-text or empty reply is."""
+    if finish == "content_filter":
+        raise BackendError("content_filter", "the provider's content filter stopped the reply")
+    if content is not None and not isinstance(content, str):
+        raise BackendError("bad_response", f"message content is {type(content).__name__}, not text")
+    if not content or not content.strip():
+        raise BackendError("empty_reply", f"empty reply (finish_reason={finish})")
+    return content
+
+
 def parse_completion(data: Any) -> ChatResult:
     """A ChatResult from an OpenAI chat-completion JSON body, or BackendError."""
     try:
@@ -187,12 +198,7 @@ def parse_completion(data: Any) -> ChatResult:
         finish = choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError):
         raise BackendError("bad_response", "reply has no choices[0].message") from None
-    if finish == "content_filter":
-        raise BackendError("content_filter", "the provider's content filter stopped the reply")
-    if content is not None and not isinstance(content, str):
-        raise BackendError("bad_response", f"message content is {type(content).__name__}, not text")
-    if not content or not content.strip():
-        raise BackendError("empty_reply", f"empty reply (finish_reason={finish})")
+    content = checked_content(content, finish)
     usage = data.get("usage") or {}
     return ChatResult(
         text=content,
