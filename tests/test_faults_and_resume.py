@@ -103,7 +103,7 @@ def test_sigkill_mid_run_then_resume_repeats_no_finished_turn(tmp_path: Path) ->
         seen_before = [json.dumps(r.body, sort_keys=True) for r in before]
         # Answered (latency 0.05 s) and stored well before the kill: these turns were finished.
         answered = {json.dumps(r.body, sort_keys=True) for r in before if r.time + 0.05 + 0.25 < killed_at}
-        assert len(answered) > 20
+        assert len(answered) >= 5
 
         rc = subprocess.run([sys.executable, "-m", "esc_bench.cli", "resume", str(out), ], env=os.environ.copy(),
                             capture_output=True, text=True)

@@ -229,4 +229,6 @@ async def test_registry(monkeypatch, srv):
     monkeypatch.setenv("NOPE_KEY", "k")
     check_credentials(cfg(srv.url, api_key_env="NOPE_KEY"))
     check_credentials(cfg(srv.url))  # keyless self-hosted server
-    check_credentials(ModelConfig(name="h", backend="hf", model="/some/path"))
+    check_credentials(ModelConfig(name="h", backend="hf", model="org/some-model"))  # a hub id: no key
+    with pytest.raises(UserError, match="does not exist"):
+        check_credentials(ModelConfig(name="h", backend="hf", model="/some/path"))
