@@ -137,3 +137,22 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path: Path) -> N
         assert "Traceback" not in stderr
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["invocations"][-1]["status"] == "interrupted"
+
+
+def test_resume_from_another_folder_uses_the_recorded_working_directory(tmp_path: Path) -> None:
+    with FakeOpenAI() as srv:
+        write_configs(tmp_path, srv.url)
+        argv = [sys.executable, "-m", "esc_bench.cli", "--models", "sup-a", "--tasks", "mini_en", "--limit", "2",
+                "--model-configs", "models", "--tasks-dir", "tasks", "--output", "run", "--no-cache"]
+        first = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, env=os.environ.copy())
+        assert first.returncode == 0, first.stderr
+        path = tmp_path / "run" / "dialogues.jsonl"
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[:-1]) + lines[-1][:20])  # the last dialogue torn by a crash
+        n = srv.n_requests
+        again = subprocess.run([sys.executable, "-m", "esc_bench.cli", "resume", str(tmp_path / "run")],
+                               cwd="/", capture_output=True, text=True, env=os.environ.copy())
+        assert again.returncode == 0, again.stderr
+        assert srv.n_requests - n == 10 + 7  # only the torn dialogue: its turns, then its scores again
+    got = read_records(path, DialogueRecord)
+    assert len(got) == 2 and all(d.status == "ok" for d in got)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from esc_bench.errors import UserError
@@ -18,7 +19,10 @@ def run(args: argparse.Namespace) -> int:
     from esc_bench.commands import run as run_cmd
     from esc_bench.store.run_dir import RunDir
 
-    manifest = RunDir(args.run_dir).read_manifest()
+    run_dir = args.run_dir.resolve()
+    manifest = RunDir(run_dir).read_manifest()
+    if manifest.cwd and Path(manifest.cwd).is_dir():
+        os.chdir(manifest.cwd)  # the recorded command's relative paths are relative to it
     argv = list(manifest.command[1:])
     if argv and argv[0] == "run":
         argv = argv[1:]
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         parsed = _top_parser().parse_args(argv)
     except SystemExit:
         raise UserError(f"{args.run_dir}: the recorded command cannot be parsed: {' '.join(manifest.command)}") from None
-    parsed.output = args.run_dir
+    parsed.output = run_dir
     parsed.no_cache = parsed.no_cache or args.no_cache
     parsed.argv = list(args.argv)
     return run_cmd.run(parsed)

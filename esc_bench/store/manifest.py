@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -75,6 +76,7 @@ def build_manifest(plan: "RunPlan") -> Manifest:
         run_id=plan.run_id,
         created=old.created if old else now_iso(),
         command=old.command if old else list(plan.options.argv),
+        cwd=old.cwd if old else os.getcwd(),
         seed=plan.options.seed,
         esc_bench_version=__version__,
         packages=package_versions(),

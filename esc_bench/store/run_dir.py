@@ -40,6 +40,7 @@ class Manifest(BaseModel):
     run_id: str
     created: str
     command: list[str]
+    cwd: str | None = None  # where the command ran: `resume` runs it from there again
     seed: int
     esc_bench_version: str
     packages: dict[str, str] = Field(default_factory=dict)
