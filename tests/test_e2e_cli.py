@@ -207,3 +207,30 @@ def test_litellm_supporter_end_to_end(tmp_path: Path, server: FakeOpenAI) -> Non
     d = read_records(out / "dialogues.jsonl", DialogueRecord)[0]
     assert d.status == "ok" and all("(lite-sup)" in t.text for t in d.transcript[2::2])
     assert d.usage["supporter"].calls == 5 and d.usage["supporter"].prompt_tokens > 0
+
+
+def test_a_judge_reply_without_a_score_is_re_asked_then_missing(tmp_path: Path) -> None:
+    from tests.support.fake_openai import default_reply
+
+    def reply(body: dict) -> str:
+        last = body["messages"][-1]["content"]
+        if body["model"] == "judge" and last.rstrip().endswith("nothing else.") and "empathy on the" in last:
+            return "I would rather not give a number."
+        return default_reply(body)
+
+    with FakeOpenAI(reply=reply) as srv:
+        models, tasks = write_configs(tmp_path, srv.url)
+        out = tmp_path / "run"
+        rc = main(["--models", "sup-a", "--tasks", "mini_en", "--limit", "2", "--model-configs", str(models),
+                   "--tasks-dir", str(tasks), "--output", str(out)])
+        assert rc == 0
+        judge_calls = [r for r in srv.requests if r.body["model"] == "judge"]
+    assert len(judge_calls) == 2 * (6 + 3)  # the empathy question asked three times per dialogue
+    scores = read_records(out / "scores.jsonl", ScoreRecord)
+    empathy = [s for s in scores if s.dimension == "empathy"]
+    assert all(s.score is None and s.attempts == 3 and s.raw.startswith("I would rather") for s in empathy)
+    board = Leaderboard.model_validate_json((out / "leaderboard.json").read_bytes())
+    e = board.entries[0]
+    assert e.scores["empathy"].mean is None and e.scores["empathy"].n == 0 and e.scores["empathy"].n_missing == 2
+    others = [s.score for s in scores if s.dimension == "fluency"]
+    assert e.scores["fluency"].mean == pytest.approx(sum(others) / 2)  # never averaged in as -1
