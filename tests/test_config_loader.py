@@ -124,3 +124,19 @@ def test_builtin_model_configs_validate() -> None:
         cfg = reg.get(name)
         assert cfg.name == name
     assert {"gpt-4o", "gpt-4o-mini", "llama3", "claude", "vllm-example"} <= set(reg.names())
+
+
+def test_tasks_and_models_commands_list_and_validate(tmp_path: Path, capsys) -> None:
+    from esc_bench.cli import main
+
+    assert main(["tasks", "validate"]) == 0
+    out = capsys.readouterr().out
+    assert "esc_eval_en" in out and "all 7 task files validate" in out
+    write(tmp_path, "broken.yaml", "language: en\nprotocl: esc-bench\n")
+    assert main(["tasks", "validate", "--tasks-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "broken.yaml:2: protocl: unknown key" in captured.out.replace("\n", "")
+    assert "1 task file(s) do not validate" in captured.err
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "gpt-4o" in out and "esc-rank" in out

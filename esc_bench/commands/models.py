@@ -11,6 +11,7 @@ from esc_bench.errors import UserError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["list", "validate"], default="list")
     parser.add_argument("--model-configs", type=Path, action="append", default=[], metavar="DIR")
+    parser.add_argument("--paths", action="store_true", help="show the file each config comes from")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,13 +20,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from esc_bench.commands.tasks import short_path
     from esc_bench.config.loader import ModelRegistry
 
     reg = ModelRegistry(args.model_configs)
     console = Console()
     table = Table(title="model configs (any other litellm model string works too)")
-    for col in ("name", "backend", "model", "api_base", "key", "concurrency", "file"):
-        table.add_column(col)
+    cols = ["name", "backend", "model", "api_base", "key", "concurrency"] + (["file"] if args.paths else [])
+    for col in cols:
+        table.add_column(col, overflow="fold", no_wrap=col == "name")
     problems = []
     for name in reg.names():
         try:
@@ -37,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         if c.api_key_env:
             key = f"{c.api_key_env} ({'set' if os.environ.get(c.api_key_env) else 'missing'})"
         base = ", ".join(b for b in c.api_bases() if b) or "-"
-        table.add_row(name, c.backend, c.model, base, key, str(c.max_concurrency), str(reg.files[name]))
+        row = [name, c.backend, c.model, base, key, str(c.max_concurrency), short_path(reg.files[name])]
+        table.add_row(*row[: len(cols)])
     console.print(table)
     if problems:
         for p in problems:

@@ -12,6 +12,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["list", "validate"], default="list")
     parser.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--cards", action="store_true", help="validate: also load each task's cards (may download)")
+    parser.add_argument("--paths", action="store_true", help="show the file each task comes from")
+
+
+def short_path(path: Path) -> str:
+    """A path relative to the working folder when it is below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,15 +32,16 @@ def run(args: argparse.Namespace) -> int:
     reg = TaskRegistry(args.tasks_dir)
     console = Console()
     table = Table(title="tasks and groups")
-    for col in ("name", "kind", "language", "protocol", "cards", "simulator", "judge", "file"):
-        table.add_column(col)
+    cols = ["name", "kind", "language", "protocol", "cards", "simulator", "judge"] + (["file"] if args.paths else [])
+    for col in cols:
+        table.add_column(col, overflow="fold", no_wrap=col == "name")
     problems: list[str] = []
     for name in reg.names():
         try:
             if reg.is_group(name):
                 g = reg.group(name)
                 reg.resolve([name])
-                table.add_row(name, "group", "", "", ", ".join(g.tasks), "", "", str(reg.files[name]))
+                table.add_row(*[name, "group", "", "", ", ".join(g.tasks), "", "", short_path(reg.files[name])][: len(cols)])
                 continue
             t = reg.task(name)
             if args.action == "validate" and args.cards:
@@ -41,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
                 card_info = f"{t.cards.source} ({n})"
             else:
                 card_info = t.cards.source
-            table.add_row(name, "task", t.language, t.protocol, card_info, t.simulator, t.judge, str(reg.files[name]))
+            row = [name, "task", t.language, t.protocol, card_info, t.simulator, t.judge, short_path(reg.files[name])]
+            table.add_row(*row[: len(cols)])
         except UserError as exc:
             problems.append(str(exc))
     console.print(table)
