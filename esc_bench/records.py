@@ -96,6 +96,7 @@ class DialogueRecord(BaseModel):
     started: float | None = None  # unix time
     duration_s: float | None = None
     usage: dict[str, Usage] = Field(default_factory=dict)  # by role: seeker, supporter
+    card_sha: str | None = None  # digest of the card text the seeker played
 
     @property
     def key(self) -> tuple[str, str, str]:

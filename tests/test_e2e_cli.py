@@ -117,14 +117,19 @@ def test_changed_config_under_existing_output_is_refused(tmp_path: Path, server:
     out = tmp_path / "run"
     assert run_cli(models, tasks, out, "--limit", "1") == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    (models / "sup-a.yaml").write_text(
-        (models / "sup-a.yaml").read_text() + "rpm: 1000\n", encoding="utf-8"
-    )
+    original = (models / "sup-a.yaml").read_text()
+    (models / "sup-a.yaml").write_text(original.replace("temperature: 0.0", "temperature: 0.7"), encoding="utf-8")
     capsys.readouterr()
     assert run_cli(models, tasks, out, "--limit", "1") == 2
     err = capsys.readouterr().err
     assert "model:sup-a" in err and err.count("\n") == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # Limits do not change replies: lowering rpm or concurrency to get past 429s may resume.
+    (models / "sup-a.yaml").write_text(
+        original.replace("max_concurrency: 8", "max_concurrency: 2").replace("timeout: 10", "timeout: 30")
+        + "rpm: 600\n", encoding="utf-8"
+    )
+    assert run_cli(models, tasks, out, "--limit", "1") == 0
 
 
 def test_bad_input_fails_before_any_call_and_writes_nothing(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
@@ -234,3 +239,24 @@ def test_a_judge_reply_without_a_score_is_re_asked_then_missing(tmp_path: Path) 
     assert e.scores["empathy"].mean is None and e.scores["empathy"].n == 0 and e.scores["empathy"].n_missing == 2
     others = [s.score for s in scores if s.dimension == "fluency"]
     assert e.scores["fluency"].mean == pytest.approx(sum(others) / 2)  # never averaged in as -1
+
+
+def test_failed_judge_calls_are_reported_and_set_the_exit_code(tmp_path: Path, server: FakeOpenAI, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("ESC_BENCH_BACKOFF_BASE", "0.01")
+    models, tasks = write_configs(tmp_path, server.url)
+    (models / "judge.yaml").write_text("backend: openai\nmodel: judge\napi_base: http://127.0.0.1:9/v1\nmax_retries: 1\n")
+    out = tmp_path / "run"
+    rc = main(["--models", "sup-a", "--tasks", "mini_en", "--limit", "2", "--model-configs", str(models),
+               "--tasks-dir", str(tasks), "--output", str(out), "--no-cache"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "judge judge: 14 score(s) not obtained (connection ×14)" in captured.out.replace("\n", "")
+    assert "2 of 2 dialogues are incomplete (0 failed, 2 not fully scored" in captured.err
+    scores = read_records(out / "scores.jsonl", ScoreRecord)
+    assert all(s.score is None and s.error.type == "connection" for s in scores)
+    # The judge comes back: the rerun scores only what is missing, simulating nothing again.
+    (models / "judge.yaml").write_text(f"backend: openai\nmodel: judge\napi_base: {server.url}\n")
+    server.reset()
+    rc = main(["--models", "sup-a", "--tasks", "mini_en", "--limit", "2", "--model-configs", str(models),
+               "--tasks-dir", str(tasks), "--output", str(out), "--no-cache"])
+    assert rc == 0 and {r.body["model"] for r in server.requests} == {"judge"} and server.n_requests == 14

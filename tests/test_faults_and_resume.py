@@ -156,3 +156,47 @@ def test_resume_from_another_folder_uses_the_recorded_working_directory(tmp_path
         assert srv.n_requests - n == 10 + 7  # only the torn dialogue: its turns, then its scores again
     got = read_records(path, DialogueRecord)
     assert len(got) == 2 and all(d.status == "ok" for d in got)
+
+
+def test_resume_replays_the_last_run_command_not_the_first(tmp_path: Path, monkeypatch) -> None:
+    from esc_bench.commands.resume import recorded_run_args
+
+    with FakeOpenAI() as srv:
+        models, tasks = write_configs(tmp_path, srv.url)
+        monkeypatch.chdir(tmp_path)
+        common = ["--tasks", "mini_en", "--model-configs", "models", "--tasks-dir", "tasks", "--output", "run"]
+        assert main(["--models", "sup-a", "--limit", "1", *common]) == 0
+        assert main(["--models", "sup-a,sup-b", "--limit", "2", *common]) == 0
+        assert main(["resume", "run"]) == 0
+        monkeypatch.chdir("/")
+        args = recorded_run_args(tmp_path / "run")
+        assert args.models == "sup-a,sup-b" and args.limit == 2 and args.output == tmp_path / "run"
+        # `score` finds the same command, from anywhere, even with an output folder named "run".
+        (models / "judge2.yaml").write_text(f"backend: openai\nmodel: judge2\napi_base: {srv.url}\n")
+        assert main(["score", str(tmp_path / "run"), "--judge", "judge2", "--model-configs", str(models)]) == 0
+    scores = read_records(tmp_path / "run" / "scores.jsonl", ScoreRecord)
+    assert sum(s.judge == "judge2" for s in scores) == 4 * 7
+
+
+def test_an_edited_card_is_played_again_on_resume(tmp_path: Path) -> None:
+    cards = [{"id": i, "base": f"A person of {30 + i} who cannot sleep.", "language": "en"} for i in range(2)]
+    card_file = tmp_path / "cards.json"
+    card_file.write_text(json.dumps(cards))
+    with FakeOpenAI() as srv:
+        models, tasks = write_configs(tmp_path, srv.url)
+        (tasks / "mine.yaml").write_text(
+            f"language: en\nprotocol: esc-bench\ncards: {{source: {card_file}}}\nsimulator: seeker\njudge: judge\n"
+        )
+        argv = ["--models", "sup-a", "--tasks", "mine", "--model-configs", str(models), "--tasks-dir", str(tasks),
+                "--output", str(tmp_path / "run"), "--no-cache"]
+        assert main(argv) == 0
+        cards[1]["base"] = "A person of 31 who lost a job last week."
+        card_file.write_text(json.dumps(cards))
+        srv.reset()
+        assert main(argv) == 0
+        assert srv.n_requests == 10 + 7  # card 1 only: its dialogue and its scores
+    latest = {d.card_id: d for d in read_records(tmp_path / "run" / "dialogues.jsonl", DialogueRecord)}
+    from esc_bench.engine.runner import card_digest
+    from esc_bench.records import Card
+
+    assert latest["1"].card_sha == card_digest(Card(id="1", base=cards[1]["base"], language="en"))

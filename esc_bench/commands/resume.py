@@ -1,4 +1,4 @@
-"""`esc-bench resume DIR`: run a folder's recorded command again, continuing where it stopped."""
+"""`esc-bench resume DIR`: run a folder's last command again, continuing where it stopped."""
 
 from __future__ import annotations
 
@@ -14,23 +14,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
 
 
-def run(args: argparse.Namespace) -> int:
+def recorded_run_args(run_dir: Path) -> argparse.Namespace:
+    """The last `run` command recorded in a run folder, parsed, from its own working folder.
+
+    Later invocations may have added models or cards: the last one is what was interrupted.
+    """
     from esc_bench.cli import _top_parser
-    from esc_bench.commands import run as run_cmd
     from esc_bench.store.run_dir import RunDir
 
-    run_dir = args.run_dir.resolve()
+    run_dir = run_dir.resolve()
     manifest = RunDir(run_dir).read_manifest()
+    runs = [i.argv for i in manifest.invocations if i.argv[1:2] not in (["resume"], ["score"])]
+    argv = list((runs[-1] if runs else manifest.command)[1:])
+    if argv[:1] == ["run"]:
+        argv = argv[1:]
     if manifest.cwd and Path(manifest.cwd).is_dir():
         os.chdir(manifest.cwd)  # the recorded command's relative paths are relative to it
-    argv = list(manifest.command[1:])
-    if argv and argv[0] == "run":
-        argv = argv[1:]
     try:
         parsed = _top_parser().parse_args(argv)
     except SystemExit:
-        raise UserError(f"{args.run_dir}: the recorded command cannot be parsed: {' '.join(manifest.command)}") from None
+        raise UserError(f"{run_dir}: the recorded command cannot be parsed: esc-bench {' '.join(argv)}") from None
     parsed.output = run_dir
+    return parsed
+
+
+def run(args: argparse.Namespace) -> int:
+    from esc_bench.commands import run as run_cmd
+
+    parsed = recorded_run_args(args.run_dir)
     parsed.no_cache = parsed.no_cache or args.no_cache
     parsed.argv = list(args.argv)
     return run_cmd.run(parsed)

@@ -66,7 +66,6 @@ def make_console():
 
 def execute_plan(plan, console, *, scale: str = "4") -> int:
     from esc_bench.engine.finalize import build_run_leaderboard, print_summary
-    from esc_bench.engine.plan import parse_max_failures
     from esc_bench.engine.runner import execute
 
     opts = plan.options
@@ -78,8 +77,10 @@ def execute_plan(plan, console, *, scale: str = "4") -> int:
     )
     outcome = asyncio.run(execute(plan, console))
     dialogues = list(plan.run_dir.latest_dialogues().values())
+    judge_of = {tp.name: tp.judge for tp in plan.tasks}
+    scores = [s for s in plan.run_dir.latest_scores().values() if judge_of.get(s.task) == s.judge]
     board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
-    print_summary(console, board, dialogues, scale=scale)
+    print_summary(console, board, dialogues, scores, scale=scale)
     console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
 
     if outcome.interrupted:
@@ -87,12 +88,22 @@ def execute_plan(plan, console, *, scale: str = "4") -> int:
         print(f"esc-bench: interrupted; finished work is saved. Resume with: {cmd}", file=sys.stderr)
         return 130
     planned = {(tp.name, m, c.id) for tp in plan.tasks for m in plan.supporters for c in tp.cards}
-    failed = sum(1 for d in dialogues if d.status != "ok" and d.key in planned)
-    kind, limit = parse_max_failures(opts.max_failures)
+    return exit_code(planned, dialogues, scores, opts.max_failures)
+
+
+def exit_code(planned: set, dialogues: list, scores: list, max_failures: str) -> int:
+    """1 when more dialogues than allowed failed, or could not be scored because a judge call failed."""
+    from esc_bench.engine.plan import parse_max_failures
+
+    failed = {d.key for d in dialogues if d.status != "ok" and d.key in planned}
+    unscored = {(s.task, s.model, s.card_id) for s in scores if s.error is not None} & planned
+    bad = len(failed | unscored)
+    kind, limit = parse_max_failures(max_failures)
     allowed = limit if kind == "count" else limit * max(1, len(planned))
-    if failed > allowed:
+    if bad > allowed:
+        what = f"{len(failed)} failed" + (f", {len(unscored - failed)} not fully scored" if unscored - failed else "")
         print(
-            f"esc-bench: {failed} of {len(planned)} dialogues failed (allowed: {opts.max_failures}); "
+            f"esc-bench: {bad} of {len(planned)} dialogues are incomplete ({what}; allowed: {max_failures}); "
             f"rerun the same command to retry only those",
             file=sys.stderr,
         )

@@ -27,29 +27,28 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from esc_bench.cli import _top_parser
-    from esc_bench.engine.finalize import build_run_leaderboard
+    from esc_bench.commands.resume import recorded_run_args
+    from esc_bench.commands.run import exit_code
+    from esc_bench.engine.finalize import build_run_leaderboard, judge_error_summary
     from esc_bench.engine.plan import build_plan
     from esc_bench.engine.runner import execute
     from esc_bench.analysis.tables import render_leaderboard
     from esc_bench.store.run_dir import RunDir
 
-    run_dir = RunDir(args.run_dir)
-    manifest = run_dir.read_manifest()
-    if not run_dir.dialogues_path.exists():
-        raise UserError(f"{run_dir.path} has no dialogues to score")
-    try:
-        parsed = _top_parser().parse_args([a for a in manifest.command[1:] if a != "run"])
-    except SystemExit:
-        raise UserError(f"{run_dir.path}: the recorded command cannot be parsed") from None
     from esc_bench.commands.run import options_from_args
 
-    parsed.model_configs = [*args.model_configs, *parsed.model_configs]
-    parsed.tasks_dir = [*args.tasks_dir, *parsed.tasks_dir]
-    parsed.output = run_dir.path
+    extra_models = [p.resolve() for p in args.model_configs]  # before recorded_run_args changes folder
+    extra_tasks = [p.resolve() for p in args.tasks_dir]
+    cache_dir = args.cache_dir.resolve() if args.cache_dir else None
+    run_dir = RunDir(args.run_dir.resolve())
+    parsed = recorded_run_args(run_dir.path)
+    if not run_dir.dialogues_path.exists():
+        raise UserError(f"{run_dir.path} has no dialogues to score")
+    parsed.model_configs = [*extra_models, *parsed.model_configs]
+    parsed.tasks_dir = [*extra_tasks, *parsed.tasks_dir]
     parsed.judge = args.judge
     parsed.no_cache = args.no_cache
-    parsed.cache_dir = args.cache_dir
+    parsed.cache_dir = cache_dir
     parsed.skip_judge = False
     parsed.argv = list(args.argv)
     opts = options_from_args(parsed)
@@ -61,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     own = {t.get("judge") for t in run_dir.read_manifest().tasks.values()}
     board = build_run_leaderboard(run_dir, seed=opts.seed, judge=None if args.judge in own else args.judge)
     render_leaderboard(board, console, scale=args.scale)
+    scores = [s for s in run_dir.latest_scores().values() if s.judge == args.judge]
+    for line in judge_error_summary(scores):
+        console.print(f"[red]failed[/red] {line}", highlight=False, soft_wrap=True)
     if outcome.interrupted:
         return 130
-    return 0
+    dialogues = [d for d in run_dir.latest_dialogues().values() if d.status == "ok"]
+    return exit_code({d.key for d in dialogues}, [], scores, opts.max_failures)

@@ -199,8 +199,17 @@ class TaskRegistry:
         if parent is not None:
             if not isinstance(parent, str):
                 raise ConfigError(f"{path}:{lines.get(('include',), 1)}: include: must be a task name")
-            base = self.task(parent, (*_chain, name)).model_dump(exclude={"name", "include", "description"})
-            cards = {**base.get("cards", {}), **(data.get("cards") or {})}
+            base = self.task(parent, (*_chain, name)).model_dump(
+                exclude={"name", "include", "description"}, exclude_none=True
+            )
+            own_cards = data.get("cards") or {}
+            if not isinstance(own_cards, dict):
+                raise ConfigError(f"{path}:{lines.get(('cards',), 1)}: cards: must be a mapping of keys to values")
+            inherited = dict(base.get("cards", {}))
+            if "sample" in own_cards or "first" in own_cards:  # one of the two replaces the other
+                inherited.pop("sample", None)
+                inherited.pop("first", None)
+            cards = {**inherited, **own_cards}
             merged = {**base, **data, "cards": cards}
             merged.pop("include", None)
         return validate(TaskConfig, merged, path, lines, name=name)

@@ -12,6 +12,13 @@ from esc_bench.records import Language, normalize_language
 
 BackendKind = Literal["litellm", "openai", "hf"]
 
+# What changes a model's replies, and so what a run folder pins. Limits, timeouts, retries and
+# addresses do not: a resumed run may lower its rpm or add a replica.
+MODEL_OUTPUT_FIELDS = (
+    "backend", "model", "generation", "dimension_adapters", "adapter_suffix", "scoring",
+    "dtype", "trust_remote_code", "adapters",
+)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -72,7 +79,7 @@ class ModelConfig(_Strict):
         return self.model_dump(mode="json")
 
     def config_hash(self) -> str:
-        return _hash(self.public_dict())
+        return _hash(self.model_dump(mode="json", include=set(MODEL_OUTPUT_FIELDS)))
 
 
 class CardSelection(_Strict):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from rich.console import Console
 
-from esc_bench.records import DialogueRecord, Leaderboard
+from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
 from esc_bench.store.run_dir import RunDir
 
 
@@ -45,7 +46,8 @@ def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None =
     else:
         from esc_bench.store.jsonl import write_json_atomic
 
-        write_json_atomic(run_dir.path / f"leaderboard.{override}.json", board.model_dump(mode="json"))
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", override).strip(".") or "judge"
+        write_json_atomic(run_dir.path / f"leaderboard.{safe}.json", board.model_dump(mode="json"))
     return board
 
 
@@ -67,9 +69,30 @@ def failure_summary(dialogues: list[DialogueRecord]) -> list[str]:
     return lines
 
 
-def print_summary(console: Console, board: Leaderboard, dialogues: list[DialogueRecord], *, scale: str = "4") -> None:
+def judge_error_summary(scores: list[ScoreRecord]) -> list[str]:
+    """Lines naming judge calls that failed (not replies without a score: those are 'missing')."""
+    by_judge: dict[str, list[ScoreRecord]] = {}
+    for s in scores:
+        if s.error is not None:
+            by_judge.setdefault(s.judge, []).append(s)
+    lines = []
+    for judge, recs in sorted(by_judge.items()):
+        kinds = Counter(r.error.type for r in recs if r.error)
+        ex = recs[0]
+        kinds_s = ", ".join(f"{k} ×{n}" for k, n in kinds.most_common())
+        msg = ex.error.message if ex.error else ""
+        lines.append(
+            f"judge {judge}: {len(recs)} score(s) not obtained ({kinds_s}) — e.g. {ex.task}/card {ex.card_id}, "
+            f"{ex.dimension}: {msg}; rerun the command to retry them"
+        )
+    return lines
+
+
+def print_summary(
+    console: Console, board: Leaderboard, dialogues: list[DialogueRecord], scores: list[ScoreRecord], *, scale: str = "4"
+) -> None:
     from esc_bench.analysis.tables import render_leaderboard
 
     render_leaderboard(board, console, scale=scale)
-    for line in failure_summary(dialogues):
+    for line in failure_summary(dialogues) + judge_error_summary(scores):
         console.print(f"[red]failed[/red] {line}", highlight=False, soft_wrap=True)

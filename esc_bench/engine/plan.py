@@ -80,13 +80,16 @@ def build_plan(opts: RunOptions) -> RunPlan:
     model_reg = ModelRegistry(opts.model_configs)
     task_cfgs = task_reg.resolve(opts.tasks)
     supporters = list(dict.fromkeys(opts.models))
-    models: dict[str, ModelConfig] = {name: model_reg.get(name) for name in supporters}
-
-    # Models and keys first (local, instant), then downloads and card files.
+    # Only the models this command may call: re-scoring needs no supporter and no seeker.
+    models: dict[str, ModelConfig] = {}
     for cfg in task_cfgs:
-        for name in (opts.simulator or cfg.simulator, *(() if opts.skip_judge else (opts.judge or cfg.judge,))):
+        names = [] if opts.score_only else [*supporters, opts.simulator or cfg.simulator]
+        if not opts.skip_judge:
+            names.append(opts.judge or cfg.judge)
+        for name in names:
             if name not in models:
                 models[name] = model_reg.get(name)
+    # Models and keys first (local, instant), then downloads and card files.
     for mcfg in models.values():
         check_credentials(mcfg)
 

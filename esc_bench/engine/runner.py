@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from esc_bench.engine.dialogue import run_dialogue
 from esc_bench.engine.judge import judge_dialogue
 from esc_bench.engine.plan import RunPlan, TaskPlan
 from esc_bench.engine.progress import RunProgress
-from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.records import Card, DialogueRecord
 from esc_bench.store.manifest import build_manifest, finish_invocation, start_invocation
 
 
@@ -22,6 +24,7 @@ class WorkItem:
     model: str
     card_index: int
     dialogue: DialogueRecord | None = None  # already finished: only scoring is left
+    dimensions: tuple[str, ...] = DIMENSION_NAMES  # the dimensions still to score
 
 
 @dataclass
@@ -30,9 +33,9 @@ class RunOutcome:
     dialogues_failed: int = 0
     dialogues_skipped: int = 0  # finished in an earlier invocation
     scores_done: int = 0
-    scores_missing: int = 0
+    scores_missing: int = 0  # a reply with no score, after the re-asks
+    judge_errors: int = 0  # a judge call that failed after its retries
     interrupted: bool = False
-    failures: dict[str, int] = field(default_factory=dict)  # model -> failed dialogues (all invocations)
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -40,67 +43,80 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
     """What is left to do, given what the run folder already holds."""
     done_dialogues = plan.run_dir.latest_dialogues() if plan.resuming else {}
     done_scores = plan.run_dir.latest_scores() if plan.resuming else {}
+    opts = plan.options
     items: list[WorkItem] = []
     skipped = 0
     for tp in plan.tasks:
         for model in plan.supporters:
             for i, card in enumerate(tp.cards):
                 prev = done_dialogues.get((tp.name, model, card.id))
-                if prev is None or prev.status != "ok":
-                    if not plan.options.score_only:
+                stale = prev is not None and prev.card_sha is not None and prev.card_sha != card_digest(card)
+                if prev is None or prev.status != "ok" or stale:
+                    if not opts.score_only:
                         items.append(WorkItem(tp, model, i))
                     continue
-                if plan.options.skip_judge or _scores_complete(done_scores, prev, tp.judge):
+                todo = () if opts.skip_judge else _dimensions_to_score(done_scores, prev, tp.judge)
+                if not todo:
                     skipped += 1
                     continue
-                items.append(WorkItem(tp, model, i, dialogue=prev))
+                items.append(WorkItem(tp, model, i, dialogue=prev, dimensions=todo))
     return items, skipped
 
 
-def _scores_complete(done: dict, d: DialogueRecord, judge: str) -> bool:
-    from esc_bench.dimensions import DIMENSION_NAMES
+def _dimensions_to_score(done: dict, d: DialogueRecord, judge: str) -> tuple[str, ...]:
+    """Dimensions with no score record yet, or whose judge call failed."""
+    return tuple(
+        dim for dim in DIMENSION_NAMES
+        if (rec := done.get((d.task, d.model, d.card_id, judge, dim))) is None or rec.error is not None
+    )
 
-    for dim in DIMENSION_NAMES:
-        rec = done.get((d.task, d.model, d.card_id, judge, dim))
-        if rec is None or rec.error is not None:
-            return False
-    return True
+
+def needed_models(plan: RunPlan, items: list[WorkItem]) -> list[str]:
+    """Only the models this invocation will call: a resume with nothing left to simulate
+    never loads the simulator, re-scoring never needs the supporters."""
+    names: dict[str, None] = {}
+    for it in items:
+        if it.dialogue is None:
+            names[it.model] = names[it.task.simulator] = None
+        if not plan.options.skip_judge:
+            names[it.task.judge] = None
+    return list(names)
 
 
 async def execute(plan: RunPlan, console) -> RunOutcome:
     """Run every work item with bounded concurrency; write each result as it lands."""
+    from esc_bench.backends.base import BackendError
     from esc_bench.backends.cache import CACHE_FILE, ResponseCache, default_cache_path
     from esc_bench.backends.managed import CallStats, ManagedBackend
     from esc_bench.backends.registry import make_backend
+    from esc_bench.errors import UserError
 
     opts = plan.options
     items, skipped = plan_work(plan)
     outcome = RunOutcome(dialogues_skipped=skipped)
-
     run_dir = plan.run_dir
-    manifest = build_manifest(plan)
-    start_invocation(manifest, opts.argv)
-    run_dir.write_manifest(manifest)
 
+    # Everything that can fail on bad input happens before the manifest is written.
     cache = None
     if opts.use_cache:
         cache = ResponseCache(opts.cache_dir / CACHE_FILE if opts.cache_dir else default_cache_path())
-    stats = {name: CallStats() for name in plan.models}
+    names = needed_models(plan, items)
+    stats = {name: CallStats() for name in names}
     backoff_base = float(os.environ.get("ESC_BENCH_BACKOFF_BASE", "1.0"))
     backends = {
         name: ManagedBackend(
-            make_backend(cfg), cache=cache, stats=stats[name], backoff_base=backoff_base, seed=opts.seed
+            make_backend(plan.models[name]), cache=cache, stats=stats[name],
+            backoff_base=backoff_base, seed=opts.seed,
         )
-        for name, cfg in plan.models.items()
+        for name in names
     }
+    lock = run_dir.lock()
+    manifest = build_manifest(plan)
+    start_invocation(manifest, opts.argv)
+    run_dir.write_manifest(manifest)
     dialogue_out = run_dir.dialogue_writer()
     score_out = run_dir.score_writer()
     progress = RunProgress(console, stats, total_dialogues=len(items), skipped=skipped)
-
-    # One queue per supporter; its workers are bounded by that model's max_concurrency.
-    queues: dict[str, asyncio.Queue[WorkItem]] = {m: asyncio.Queue() for m in plan.supporters}
-    for it in items:
-        queues[it.model].put_nowait(it)
 
     async def worker(q: asyncio.Queue[WorkItem]) -> None:
         while True:
@@ -120,6 +136,7 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
                 protocol=tp.protocol, rounds=tp.rounds,
                 seeker=backends[tp.simulator], supporter=backends[it.model],
             )
+            d.card_sha = card_digest(card)
             dialogue_out.write(d)
             if d.status == "ok":
                 outcome.dialogues_done += 1
@@ -132,52 +149,63 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         scores = await judge_dialogue(
             d, protocol=tp.protocol, judge=backends[tp.judge], judge_name=tp.judge,
             judge_config=plan.models[tp.judge], retries=tp.config.judge_retries,
+            dimensions=it.dimensions,
         )
         score_out.write_many(scores)
         outcome.scores_done += len(scores)
-        outcome.scores_missing += sum(1 for s in scores if s.score is None)
+        outcome.scores_missing += sum(1 for s in scores if s.score is None and s.error is None)
+        outcome.judge_errors += sum(1 for s in scores if s.error is not None)
         progress.judged()
 
-    # Local models load here, before any call's timeout starts; a model that cannot load is
-    # reported once instead of failing every dialogue.
-    from esc_bench.backends.base import BackendError
-    from esc_bench.errors import UserError
+    # One queue per supporter; its workers are bounded by the max_concurrency of the model
+    # that limits it (the supporter when simulating, else the judge).
+    queues: dict[str, asyncio.Queue[WorkItem]] = {m: asyncio.Queue() for m in plan.supporters}
+    for it in items:
+        queues[it.model].put_nowait(it)
 
-    try:
-        await asyncio.gather(*(b.start() for b in backends.values()))
-    except BackendError as exc:
-        dialogue_out.close()
-        score_out.close()
-        await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
-        finish_invocation(manifest, "failed", {})
-        run_dir.write_manifest(manifest)
-        raise UserError(f"a model could not start: {exc.message}") from None
-
-    tasks: list[asyncio.Task[None]] = []
-    for model, q in queues.items():
-        n = min(plan.models[model].max_concurrency, q.qsize())
-        tasks.extend(asyncio.create_task(worker(q)) for _ in range(n))
+    def width(model: str, q: asyncio.Queue[WorkItem]) -> int:
+        if model in backends:
+            return min(plan.models[model].max_concurrency, q.qsize())
+        judges = [plan.models[t.judge].max_concurrency for t in plan.tasks if t.judge in backends]
+        return min(max(judges, default=1), q.qsize())
 
     loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
     interrupted = asyncio.Event()
 
     def _on_signal() -> None:
-        interrupted.set()
-        for t in tasks:
-            t.cancel()
+        if not interrupted.is_set():
+            interrupted.set()
+            if main_task is not None:
+                main_task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, _on_signal)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             pass
+    status = "failed"
+    workers: list[asyncio.Task[None]] = []
     try:
+        # Local models load here, before any call's timeout starts; a model that cannot
+        # load is reported once instead of failing every dialogue.
+        try:
+            await asyncio.gather(*(b.start() for b in backends.values()))
+        except BackendError as exc:
+            raise UserError(f"a model could not start: {exc.message}") from None
+        for model, q in queues.items():
+            workers.extend(asyncio.create_task(worker(q)) for _ in range(width(model, q)))
         with progress:
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
-                raise r
+            await asyncio.gather(*workers)
+        status = "completed"
+    except asyncio.CancelledError:
+        if not interrupted.is_set():
+            raise
+        status = "interrupted"
     finally:
+        for t in workers:
+            t.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)
@@ -188,10 +216,14 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
         if cache is not None:
             cache.close()
-        outcome.interrupted = interrupted.is_set()
+        outcome.interrupted = status == "interrupted"
         outcome.stats = {name: s.as_dict() for name, s in stats.items()}
-        finish_invocation(
-            manifest, "interrupted" if outcome.interrupted else "completed", outcome.stats
-        )
+        finish_invocation(manifest, status, outcome.stats)
         run_dir.write_manifest(manifest)
+        lock.close()
     return outcome
+
+
+def card_digest(card: Card) -> str:
+    """What the seeker saw of a card: a changed card text means its dialogue is redone."""
+    return hashlib.sha256(card.base.encode("utf-8")).hexdigest()[:16]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -77,6 +77,20 @@ class RunDir:
 
     def exists(self) -> bool:
         return self.manifest_path.exists()
+
+    def lock(self) -> IO[bytes]:
+        """Hold the folder for one invocation: two processes appending to the same files would
+        pay twice and could tear each other's lines. Released when the returned file closes."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "ab")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise UserError(f"{self.path} is in use by another esc-bench process; wait for it or stop it") from None
+        return fh
 
     # -- manifest -----------------------------------------------------------------
 
