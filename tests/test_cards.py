@@ -190,3 +190,23 @@ def test_huge_card_is_refused(tmp_path: Path) -> None:
 def test_missing_user_file(tmp_path: Path) -> None:
     msg = _error(ConfigError, sel(source="nope.json"), base_dir=tmp_path)
     assert str(tmp_path / "nope.json") in msg and "official" in msg
+
+
+def test_filters_normalise_the_cards_side_too(tmp_path: Path) -> None:
+    """A user card labelled with the paper's names matches filters in either spelling."""
+    from esc_bench.data.cards import normalize_category, normalize_source
+
+    cards = [
+        {"id": 1, "base": "a", "language": "en", "source": "Psych8k", "res": "work"},
+        {"id": 2, "base": "b", "language": "en", "source": "ESConv", "res": "家庭生活"},
+    ]
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(cards))
+    for sources in (["Psych8k"], ["psych"], ["Psych"]):
+        got = load_cards(CardSelection(source=str(f), sources=sources), "en")
+        assert [c.id for c in got] == ["1"]
+    for cats in (["work"], ["工作学习"]):
+        got = load_cards(CardSelection(source=str(f), categories=cats), "en")
+        assert [c.id for c in got] == ["1"]
+    assert normalize_source("Psych8k") == "Psych" and normalize_source("esconv") == "ESconv"
+    assert normalize_category("work") == "工作学习" and normalize_category("Misc") == "Misc"

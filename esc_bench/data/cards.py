@@ -59,10 +59,10 @@ def load_cards(selection: CardSelection, language: Language, base_dir: Path | No
     apply(f"language {lang!r}", lambda c: c.language == lang, lambda c: c.language)
     if selection.sources is not None:
         wanted = {_norm_source(s) for s in selection.sources}
-        apply(f"sources {selection.sources}", lambda c: (c.source or "").lower() in wanted, lambda c: c.source)
+        apply(f"sources {selection.sources}", lambda c: _norm_source(c.source or "") in wanted, lambda c: c.source)
     if selection.categories is not None:
         cats = {_norm_category(s) for s in selection.categories}
-        apply(f"categories {selection.categories}", lambda c: (c.res or "").lower() in cats, lambda c: c.res)
+        apply(f"categories {selection.categories}", lambda c: _norm_category(c.res or "") in cats, lambda c: c.res)
     if selection.ids is not None:
         known = {c.id for c in cards}
         missing = [i for i in selection.ids if i not in known]
@@ -82,14 +82,31 @@ def load_cards(selection: CardSelection, language: Language, base_dir: Path | No
     return cards
 
 
-def _norm_source(name: str) -> str:
+# The upstream card files' own spellings, by lower-case key.
+UPSTREAM_SOURCE_SPELLING = {
+    "esconv": "ESconv", "psych": "Psych", "smile": "smile", "mhp": "MHP", "extes": "ExTES",
+    "epitome": "EPITOME", "psyqa": "PsyQA",
+}
+
+
+def normalize_source(name: str) -> str:
+    """A dataset name in the upstream cards' spelling: "Psych8k" and "psych" -> "Psych"."""
     key = name.strip().lower()
-    return SOURCE_ALIASES.get(key, key)
+    key = SOURCE_ALIASES.get(key, key)
+    return UPSTREAM_SOURCE_SPELLING.get(key, name.strip())
+
+
+def normalize_category(name: str) -> str:
+    """A category in the upstream cards' labels: "work" -> "工作学习"."""
+    return CATEGORY_ALIASES.get(name.strip().lower(), name.strip())
+
+
+def _norm_source(name: str) -> str:
+    return normalize_source(name).lower()
 
 
 def _norm_category(name: str) -> str:
-    key = name.strip().lower()
-    return CATEGORY_ALIASES.get(key, key).lower()
+    return normalize_category(name).lower()
 
 
 def _source_cards(source: str, lang: Language, base_dir: Path | None) -> tuple[list[Card], str]:
