@@ -214,3 +214,60 @@ def test_command_against_another_judge_in_the_same_run(tmp_path: Path, capsys) -
     assert data["rows"][-1]["n"] == 42 and "agreement: gpt vs esc-rank" in captured.err
     with pytest.raises(UserError, match="no scores by judge 'nobody'"):
         run_agreement(str(tmp_path / "run"), "--judge", "nobody", "--reference", str(tmp_path / "run"))
+
+
+def test_a_run_reference_with_other_transcripts_is_refused_unless_forced(tmp_path: Path, capsys) -> None:
+    # Same card ids, same scores, but cards 1 and 3 were different conversations in the reference run.
+    make_run(tmp_path / "mine", models=["a"], n_cards=6)
+    make_run(tmp_path / "theirs", models=["a"], n_cards=6,
+             text=lambda t, m, i: "a different conversation" if i in (1, 3) else "")
+    with pytest.raises(UserError, match=r"^2 scored dialogues .* have a different transcript in .*--force"):
+        run_agreement(str(tmp_path / "mine"), "--reference", str(tmp_path / "theirs"))
+    capsys.readouterr()
+    assert run_agreement(str(tmp_path / "mine"), "--reference", str(tmp_path / "theirs"), "--force",
+                         "--json", "-") == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["rows"][-1]["n"] == 4 * 7 and data["n_unreferenced"] == 0
+    assert "warning" in captured.err and "2 scored dialogues" in captured.err
+    # the same transcripts in another run folder: compared as before
+    make_run(tmp_path / "copy", models=["a"], n_cards=6)
+    assert run_agreement(str(tmp_path / "mine"), "--reference", str(tmp_path / "copy"), "--json", "-") == 0
+    assert json.loads(capsys.readouterr().out)["rows"][-1]["n"] == 6 * 7
+
+
+def test_a_missing_dialogue_record_counts_as_a_different_transcript() -> None:
+    from esc_bench.analysis.agreement import refs_from_scores, transcript_digest, transcript_mismatches
+    from tests.support.synthetic_runs import dialogue
+
+    judged = [_judged("a", "1", "empathy", 3), _judged("a", "2", "empathy", 2)]
+    refs = refs_from_scores(judged)
+    d1, d2 = dialogue("t_en", "a", "1"), dialogue("t_en", "a", "2")
+    assert transcript_digest(d1) != transcript_digest(d2)
+    assert transcript_digest(d1) == transcript_digest(dialogue("t_zh", "a", "1", text="I need help (1)"))
+    assert transcript_mismatches(judged, refs, [d1, d2], [d1, d2]) == set()
+    assert transcript_mismatches(judged, refs, [d1, d2], [d1]) == {("t_en", "a", "2")}
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("ref.jsonl", b'{"card_id": 1, "dimension": "empathy", "score": 1e400}\n', r"ref.jsonl:1: score inf is not a finite"),
+        ("ref.jsonl", b'{"card_id": 1, "dimension": "empathy", "score": "inf"}\n', r"score 'inf' is not a finite"),
+        ("ref.jsonl", b'{"card_id": 1, "dimension": "empathy", "score": NaN}\n', r"score nan is not a finite"),
+        ("ref.jsonl", b'{"card_id": 1, "dimension": "empathy", "score": -Infinity}\n', r"not a finite"),
+        ("ref.jsonl", b'{"card_id": 1, "dimension": "empathy", "score": 1' + b"0" * 400 + b"}\n", r"not a number"),
+        ("ref.csv", b"card_id,dimension,score\n1,empathy,inf\n", r"ref.csv:2: score 'inf' is not a finite"),
+        ("ref.json", b"[1, 2]", r"ref.json\[0\]: expected a score object, got int"),
+        ("ref.json", b'[{"card_id": 1, "dimension": "empathy", "score": 2}, "x"]', r"ref.json\[1\]: expected a score object"),
+        ("ref.jsonl", '{"card_id": 1, "dimension": "empathy", "score": 2, "note": "é"}\n'.encode("latin-1"),
+         r"ref.jsonl: not UTF-8 text"),
+        ("ref.csv", "card_id,dimension,score,note\n1,empathy,2,café\n".encode("cp1252"), r"ref.csv: not UTF-8 text"),
+    ],
+)
+def test_bad_reference_files_are_one_line_data_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as info:
+        load_reference_file(path)
+    assert "\n" not in str(info.value)

@@ -145,3 +145,27 @@ def test_holm_adjustment_matches_hand_computed_values() -> None:
     assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
     assert holm([]) == []
+
+
+def test_the_average_row_uses_only_dimensions_scored_on_both_sides(tmp_path: Path) -> None:
+    # A has no fluency score on any card; B's fluency is 4, every other dimension 2 on both sides.
+    make_run(tmp_path / "ra", models=["a"], n_cards=8, score=lambda t, m, i, d: None if d == "fluency" else 2)
+    make_run(tmp_path / "rb", models=["b"], n_cards=8, score=lambda t, m, i, d: 4 if d == "fluency" else 2)
+    cmp = compare_sides(Side.from_run(load_run(tmp_path / "ra"), "a"), Side.from_run(load_run(tmp_path / "rb"), "b"))
+    by_dim = {r.dimension: r for r in cmp.rows}
+    assert by_dim["fluency"].n == 0
+    avg = by_dim["average"]
+    # 6-dimension means on both sides, not 2.0 (6 dims) against 16/7 (7 dims)
+    assert (avg.n, avg.mean_a, avg.mean_b, avg.diff) == (8, 2.0, 2.0, 0.0)
+    assert (avg.win, avg.tie, avg.loss) == (0, 8, 0) and avg.verdict == NO_DIFFERENCE
+
+
+def test_the_average_row_skips_a_pair_with_no_dimension_scored_on_both_sides(tmp_path: Path) -> None:
+    # Card 0: A scored only fluency, B everything but fluency: nothing in common, so no average pair.
+    make_run(tmp_path / "ra", models=["a"], n_cards=4,
+             score=lambda t, m, i, d: (3 if d == "fluency" else None) if i == 0 else 3)
+    make_run(tmp_path / "rb", models=["b"], n_cards=4,
+             score=lambda t, m, i, d: (None if d == "fluency" else 1) if i == 0 else 1)
+    cmp = compare_sides(Side.from_run(load_run(tmp_path / "ra"), "a"), Side.from_run(load_run(tmp_path / "rb"), "b"))
+    avg = cmp.rows[-1]
+    assert avg.n == 3 and avg.diff == 2.0

@@ -195,3 +195,29 @@ def test_imported_upstream_run_works_with_compare_and_agreement(upstream: Path, 
                                            "--json", str(tmp_path / "a.json")])) == 0
     pooled = json.loads((tmp_path / "a.json").read_text())["rows"][-1]
     assert pooled["dimension"] == "all" and pooled["exact"]["value"] == 1.0
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_parse_scores_rejects_non_finite_scores_in_one_line(tmp_path: Path, literal: str) -> None:
+    sc = tmp_path / "s.json"
+    sc.write_text('{"0": {"fluency": 2, "empathic": %s}}' % literal, encoding="utf-8")
+    with pytest.raises(DataError, match=r"index 0 empathic: score .* is not a finite number") as info:
+        parse_scores(sc)
+    assert "\n" not in str(info.value)
+    tr = write(tmp_path / "t.json", {"0": synthetic_transcript()})
+    with pytest.raises(DataError, match="not a finite number"):
+        run_import("--transcripts", str(tr), "--scores", str(sc), "--language", "en", "--model", "m",
+                   "-o", str(tmp_path / "run"))
+
+
+def test_import_refuses_a_card_file_with_duplicate_ids(tmp_path: Path) -> None:
+    tr = write(tmp_path / "t.json", {"0": synthetic_transcript(tag="A"), "1": synthetic_transcript(tag="B")})
+    cards = write(tmp_path / "cards.json", [
+        {"id": 501, "base": "A teacher, 40.", "language": "english"},
+        {"id": "501", "base": "A student, 19.", "language": "english"},
+    ])
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=r"cards.json\[1\]: duplicate card id '501' \(first at \[0\]\)"):
+        run_import("--transcripts", str(tr), "--language", "en", "--model", "m", "--cards", str(cards),
+                   "-o", str(out))
+    assert not (out / "dialogues.jsonl").exists()

@@ -41,7 +41,7 @@ def run_dir(tmp_path: Path) -> Path:
 def test_source_and_category_names() -> None:
     assert [source_name(s) for s in ["ESconv", "Psych", "smile", "ExTES", "PsyQA", "MHP", "EPITOME", None]] == [
         "ESConv", "Psych8k", "SMILE", "ExTES", "PsyQA", "MHP", "EPITOME", "unknown"]
-    assert category_label("社会与其他") == "society and other (社会与其他)" and category_label("other") == "other"
+    assert category_label("社会与其他") == "society and other (社会与其他)" and category_label("hobbies") == "hobbies"
 
 
 def test_breakdown_values_hand_computed(run_dir: Path) -> None:
@@ -154,3 +154,33 @@ def test_html_loads_in_a_headless_browser_without_errors(run_dir: Path, tmp_path
     pixels = image.imread(str(shot))
     assert pixels.shape[:2] == (2000, 1280)
     assert float(np.asarray(pixels)[..., :3].std()) > 0.05  # not blank: text, tables, charts
+
+
+def test_markdown_report_escapes_notes(run_dir: Path) -> None:
+    from esc_bench.analysis.report import build_report
+    from esc_bench.analysis.report_md import report_markdown
+
+    report = build_report([run_dir])
+    report.notes.append("settings differ — judge a|b\n## injected <script>")
+    md = report_markdown(report)
+    assert "> settings differ — judge a\\|b ## injected &lt;script&gt;" in md.splitlines()
+    assert "## injected" not in [line[:11] for line in md.splitlines()] and "<script>" not in md
+
+
+def test_html_labels_each_dialogue_with_its_own_runs_judge(tmp_path: Path) -> None:
+    make_run(tmp_path / "r1", models=["m1"], n_cards=3, judge="judge-one")
+    make_run(tmp_path / "r2", models=["m2"], n_cards=3, judge="judge-two")
+    out = tmp_path / "both.html"
+    assert run_report(str(tmp_path / "r1"), str(tmp_path / "r2"), "-o", str(out)) == 0
+    page = out.read_text(encoding="utf-8")
+    blocks = re.findall(r'<details class="dlg".*?</details>', page, re.S)
+    assert len(blocks) == 6
+    for block in blocks:
+        model = re.search(r"<b>(m\d)</b>", block).group(1)
+        want, other = ("judge-one", "judge-two") if model == "m1" else ("judge-two", "judge-one")
+        assert f"judge reply ({want})" in block and other not in block, model
+
+
+def test_category_label_and_source_name_use_the_card_aliases() -> None:
+    assert category_label("work") == "work and study (工作学习)" and category_label(" Family ") == "family life (家庭生活)"
+    assert source_name("psych8k") == source_name("Psych") == "Psych8k"

@@ -129,3 +129,26 @@ def test_command_modules_import_no_heavy_packages() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_markdown_settings_line_is_escaped() -> None:
+    hostile = entry("a", 3.0).model_copy(update={"judge": "j|x\n## injected <b>"})
+    md = leaderboard_markdown(board(hostile, entry("b", 2.0)))
+    line = next(line for line in md.splitlines() if line.startswith("protocol "))
+    assert line.startswith("protocol esc-eval, simulator esc-role, judge esc-rank/j\\|x ## injected &lt;b&gt; — ")
+    assert "## injected" not in [ln[:11] for ln in md.splitlines()] and "<b>" not in md
+
+
+def test_breakdown_groups_card_aliases_the_way_card_filters_do() -> None:
+    from esc_bench.data.cards import normalize_category, normalize_source
+
+    sources = ["Psych8k", "Psych", " psych ", "ESconv", "esconv"]
+    cats = ["work", "工作学习", "Work and Study", "family", "家庭生活"]
+    dialogues = [dialogue("t", "m", str(i), source=s, category=c) for i, (s, c) in enumerate(zip(sources, cats))]
+    by_source = breakdown(dialogues, [], "source")
+    assert [(r.label, r.n_dialogues) for r in by_source] == [("ESConv", 2), ("Psych8k", 3)]
+    by_cat = breakdown(dialogues, [], "category")
+    assert [(r.group, r.label, r.n_dialogues) for r in by_cat] == [
+        ("家庭生活", "family life (家庭生活)", 2), ("工作学习", "work and study (工作学习)", 3)]
+    assert {r.group for r in by_cat} == {normalize_category(c) for c in cats}
+    assert normalize_source("Psych8k") == "Psych"

@@ -16,14 +16,16 @@ dialogue's dimensions together).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, DIMENSION_NAMES, SCORE_MAX, SCORE_MIN
 from esc_bench.errors import DataError, UserError
-from esc_bench.records import ScoreRecord
+from esc_bench.records import DialogueRecord, ScoreRecord
 
 K = SCORE_MAX - SCORE_MIN + 1  # 5 categories
 METRICS = ("exact", "within1", "qwk", "spearman", "alpha", "bias")
@@ -56,8 +58,10 @@ def _parse_score(value: Any, where: str) -> int | None:
         raise DataError(f"{where}: score {value!r} is not a number")
     try:
         f = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"{where}: score {value!r} is not a number") from None
+    if not math.isfinite(f):
+        raise DataError(f"{where}: score {value!r} is not a finite number")
     if f != int(f):
         raise DataError(f"{where}: score {value!r} is not a whole number")
     v = int(f)
@@ -87,7 +91,12 @@ def load_reference_file(path: Path) -> list[RefScore]:
     if not path.is_file():
         raise UserError(f"reference {path} not found")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"cannot read reference {path}: {exc.strerror or exc}") from None
     out = []
     if suffix == ".csv":
         reader = csv.DictReader(text.splitlines())
@@ -101,7 +110,11 @@ def load_reference_file(path: Path) -> list[RefScore]:
             raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON list of score objects")
-        return [_row_to_ref(r, f"{path}[{i}]") for i, r in enumerate(data)]
+        for i, r in enumerate(data):
+            if not isinstance(r, dict):
+                raise DataError(f"{path}[{i}]: expected a score object, got {type(r).__name__}")
+            out.append(_row_to_ref(r, f"{path}[{i}]"))
+        return out
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -118,6 +131,30 @@ def load_reference_file(path: Path) -> list[RefScore]:
 def refs_from_scores(scores: list[ScoreRecord]) -> list[RefScore]:
     return [RefScore(card_id=s.card_id, dimension=s.dimension, score=s.score, task=s.task, model=s.model)
             for s in scores]
+
+
+def transcript_digest(d: DialogueRecord) -> str:
+    """A digest of a dialogue's transcript: the speaker and text of every turn, in order."""
+    turns = [[t.speaker, t.text] for t in d.transcript]
+    return hashlib.sha256(json.dumps(turns, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def transcript_mismatches(
+    judged: list[ScoreRecord],
+    refs: list[RefScore],
+    dialogues: list[DialogueRecord],
+    ref_dialogues: list[DialogueRecord],
+) -> set[tuple[str, str, str]]:
+    """(task, model, card) of the dialogues scored on both sides whose transcripts differ.
+
+    For a reference that is another run: the same card ids do not make the same dialogue. A
+    dialogue with no record on one side counts as differing (nothing shows it is the same).
+    """
+    mine = {d.key: transcript_digest(d) for d in dialogues}
+    theirs = {d.key: transcript_digest(d) for d in ref_dialogues}
+    ref_keys = {(r.task, r.model, r.card_id) for r in refs}
+    both = {(s.task, s.model, s.card_id) for s in judged} & ref_keys
+    return {k for k in both if mine.get(k) is None or mine.get(k) != theirs.get(k)}
 
 
 @dataclass

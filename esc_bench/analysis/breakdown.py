@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esc_bench.analysis.leaderboard import aggregate
+from esc_bench.data.cards import normalize_category, normalize_source
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.records import DialogueRecord, DimensionScore, ScoreRecord
 
@@ -39,14 +40,15 @@ def source_name(raw: str | None) -> str:
     """The paper's name of a card source ('ESconv' -> 'ESConv'); unknown spellings as given."""
     if raw is None or not raw.strip():
         return UNKNOWN
-    return SOURCE_NAMES.get(raw.strip().lower(), raw.strip())
+    upstream = normalize_source(raw)  # the card filters' aliases: "Psych8k" -> "Psych"
+    return SOURCE_NAMES.get(upstream.lower(), upstream)
 
 
 def category_label(raw: str | None) -> str:
     """'family life (家庭生活)' for the upstream categories; others as given."""
     if raw is None or not raw.strip():
         return UNKNOWN
-    raw = raw.strip()
+    raw = normalize_category(raw)  # the card filters' aliases: "work" -> "工作学习"
     en = CATEGORY_NAMES.get(raw)
     return f"{en} ({raw})" if en else raw
 
@@ -57,7 +59,8 @@ def group_key(d: DialogueRecord, facet: str) -> str:
     if facet == "source":
         return source_name(d.source)
     if facet == "category":
-        return (d.category or "").strip() or UNKNOWN
+        raw = (d.category or "").strip()
+        return normalize_category(raw) if raw else UNKNOWN
     raise ValueError(f"unknown breakdown {facet!r} (one of {', '.join(FACETS)})")
 
 

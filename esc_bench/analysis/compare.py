@@ -113,6 +113,13 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 6)
 
 
+def _common_averages(ra: dict[str, int | None], rb: dict[str, int | None]) -> tuple[float | None, float | None]:
+    """Each side's mean over the dimensions scored on BOTH sides (None, None when there are none),
+    so a pair never sets a 6-dimension mean against a 7-dimension one."""
+    common = [d for d in DIMENSION_NAMES if ra.get(d) is not None and rb.get(d) is not None]
+    return dialogue_average({d: ra[d] for d in common}), dialogue_average({d: rb[d] for d in common})
+
+
 def compare_sides(
     a: Side,
     b: Side,
@@ -141,7 +148,7 @@ def compare_sides(
         for k in pairs:
             ra, rb = dims(sa, da[k]), dims(sb, db[k])
             if dim == "average":
-                va, vb = dialogue_average(ra), dialogue_average(rb)
+                va, vb = _common_averages(ra, rb)
             else:
                 va, vb = ra.get(dim), rb.get(dim)
             if va is not None and vb is not None:

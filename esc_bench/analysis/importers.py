@@ -10,6 +10,7 @@ imported run pairs with esc-bench runs over the same cards) and its language, so
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,8 @@ def parse_scores(path: Path) -> dict[str, dict[str, int | None]]:
             if value is None or value == -1:
                 row[dim] = None
                 continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DataError(f"{path}: index {index} {key}: score {value!r} is not a finite number")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
                 raise DataError(f"{path}: index {index} {key}: score {value!r} is not a whole number")
             if not SCORE_MIN <= int(value) <= SCORE_MAX:
@@ -101,6 +104,7 @@ def load_card_list(path: Path, language: Language) -> list[Card]:
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of cards")
     cards = []
+    first_at: dict[str, int] = {}
     for i, obj in enumerate(data):
         if not isinstance(obj, dict):
             raise DataError(f"{path}[{i}]: expected a card object")
@@ -110,6 +114,10 @@ def load_card_list(path: Path, language: Language) -> list[Card]:
             raise DataError(f"{path}[{i}]: not a valid card ({str(exc).splitlines()[0]})") from None
         if card.language != language:
             raise UserError(f"{path}: card {card.id} is in {card.language!r}, not --language {language!r}")
+        if card.id in first_at:
+            raise DataError(f"{path}[{i}]: duplicate card id {card.id!r} (first at [{first_at[card.id]}]); "
+                            "each card needs its own id")
+        first_at[card.id] = i
         cards.append(card)
     return cards
 

@@ -151,10 +151,11 @@ def _dialogues_html(report: Report, max_dialogues: int | None) -> str:
     recs: dict[tuple[str, str, str], dict[str, ScoreRecord]] = {}
     for s in report.scores:
         recs.setdefault((s.task, s.model, s.card_id), {})[s.dimension] = s
-    judges = {t: j for r in report.runs for t, j in r.judges.items()}
-    dialogues = report.dialogues
+    # Runs sharing a task may have different judges: each dialogue's is its own run's.
+    judges = {(i, t): j for i, r in enumerate(report.runs) for t, j in r.judges.items()}
+    dialogues = [(i, d) for i, r in enumerate(report.runs) for d in r.dialogues]
     shown = dialogues if max_dialogues is None else dialogues[:max_dialogues]
-    items = [_dialogue_html(d, recs.get(d.key, {}), judges.get(d.task)) for d in shown]
+    items = [_dialogue_html(d, recs.get(d.key, {}), judges.get((i, d.task))) for i, d in shown]
     more = f" (first {len(shown)} of {len(dialogues)})" if len(shown) < len(dialogues) else ""
     return (
         f'<p><input id="filter" type="search" placeholder="filter: model, task, card, source, failed…" '

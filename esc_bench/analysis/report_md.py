@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from esc_bench.analysis.report import Report
-from esc_bench.analysis.tables import breakdown_markdown, leaderboard_markdown
+from esc_bench.analysis.tables import _md_escape, breakdown_markdown, leaderboard_markdown
 
 
 def report_markdown(report: Report, scale: str = "4") -> str:
@@ -14,7 +14,7 @@ def report_markdown(report: Report, scale: str = "4") -> str:
         f"Runs: {runs}. Generated {report.generated}. Bootstrap 95% CIs over dialogues (seed {report.seed}).",
         "",
     ]
-    lines += [f"> {note}" for note in report.notes]
+    lines += [f"> {_md_escape(note)}" for note in report.notes]
     if report.notes:
         lines.append("")
     lines += ["## Leaderboard", "", leaderboard_markdown(report.board, scale)]

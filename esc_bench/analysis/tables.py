@@ -156,7 +156,7 @@ def leaderboard_markdown(board: Leaderboard, scale: str = "4", *, heading: str =
             rows.append(cells)
         out.append(f"{heading} {_md_escape(task)}")
         settings = _settings_line(entries)
-        out.append(f"{settings + ' — ' if settings else ''}{_scale_note(scale)}")
+        out.append(f"{_md_escape(settings) + ' — ' if settings else ''}{_scale_note(scale)}")
         out.append("")
         out.append(markdown_table(header, rows))
         out.append("")
@@ -227,5 +227,5 @@ def breakdown_markdown(facet: str, rows, scale: str = "4", *, heading: str = "##
             text = format_score(_bd_cell(r, col), scale)
             cells.append(f"**{text}**" if r.model in best.get((r.group, col), set()) else text)
         body.append(cells + [str(r.n_dialogues), str(r.n_failed)])
-    title = FACET_TITLES.get(facet, facet)
+    title = _md_escape(FACET_TITLES.get(facet, facet))
     return f"{heading} {title}\n{_scale_note(scale)}\n\n{markdown_table(header, body, ['l', 'l'] + ['r'] * (len(header) - 2))}\n"

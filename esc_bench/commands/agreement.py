@@ -21,12 +21,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-judge", help="with a run folder as reference: its judge to use")
     parser.add_argument("--task", action="append", metavar="NAME", help="only this task (repeatable)")
     parser.add_argument("--model", action="append", metavar="NAME", help="only this model's dialogues (repeatable)")
+    parser.add_argument("--force", action="store_true",
+                        help="with a run folder as reference: leave out the dialogues whose transcripts differ "
+                             "instead of refusing")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON ('-' = stdout)")
     add_seed(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from esc_bench.analysis.agreement import agreement, load_reference_file, refs_from_scores
+    from esc_bench.analysis.agreement import (
+        agreement,
+        load_reference_file,
+        refs_from_scores,
+        transcript_mismatches,
+    )
     from esc_bench.analysis.runs import load_run
 
     run = load_run(args.run_dir, judge=getattr(args, "judge", None))
@@ -43,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
         ref_label = f"{'/'.join(sorted({s.judge for s in ref_run.scores})) or 'no judge'} ({ref_run.run_id})"
         if ref_run.path.resolve() == run.path.resolve() and set(ref_run.judges.values()) == set(run.judges.values()):
             raise UserError("the reference is the same judge's scores in the same run; name --reference-judge")
+        differ = transcript_mismatches(judged, refs, run.dialogues, ref_run.dialogues)
+        if differ:
+            what = (f"{len(differ)} scored dialogue{'s' if len(differ) != 1 else ''} in {run.path} "
+                    f"{'have' if len(differ) != 1 else 'has'} a different transcript in {ref_run.path}")
+            if not getattr(args, "force", False):
+                raise UserError(f"{what}: the runs did not score the same dialogues "
+                                "(--force leaves those dialogues out)")
+            judged = [s for s in judged if (s.task, s.model, s.card_id) not in differ]
+            refs = [r for r in refs if (r.task, r.model, r.card_id) not in differ]
+            _warn(f"{what}; left out of the agreement (--force)")
     else:
         if ref_judge is not None:
             raise UserError("--reference-judge applies to a run folder reference only")
@@ -54,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     if json_path is not None:
         write_json(result.to_dict(), json_path)
     return 0
+
+
+def _warn(message: str) -> None:
+    from rich.text import Text
+
+    make_console(stderr=True).print(Text.assemble(("warning: ", "bold yellow"), message))
 
 
 PAPER_NOTE = ("paper: ESC-RANK 70.53/71.27% exact, 98.93/99.17% ±1 (EN/ZH); "

@@ -42,11 +42,13 @@ def make_run(
     judge: str = "esc-rank",
     extra_scores: list[ScoreRecord] | None = None,
     raw: Callable[[str, str, int, str], str | None] | None = None,
+    text: Callable[[str, str, int], str] | None = None,
 ) -> RunDir:
     """A run folder: each task x model x card a dialogue, each ok dialogue 7 scores by `judge`.
 
     tasks: name -> {language, protocol, simulator, judge}; default one English task `t_en`.
     score(task, model, i, dim) gives each score (None = missing); default a fixed pattern.
+    text(task, model, i) gives the seeker's line of each transcript (default names the card).
     """
     tasks = tasks or {"t_en": {"language": "en"}}
     score = score or (lambda task, model, i, dim: (i + len(model) + DIMENSION_NAMES.index(dim)) % 5)
@@ -71,7 +73,7 @@ def make_run(
                 status = "failed" if (task, model, i) in failed else "ok"
                 src = (SOURCES_EN[i % len(SOURCES_EN)] if lang == "en" else ["PsyQA", "smile"][i % 2])
                 dialogues.append(dialogue(task, model, card, language=lang, status=status, source=src,
-                                          category=CATEGORIES[i % 3]))
+                                          category=CATEGORIES[i % 3], text=text(task, model, i) if text else ""))
                 if status == "failed":
                     continue
                 for dim in DIMENSION_NAMES:
