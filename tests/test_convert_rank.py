@@ -264,3 +264,100 @@ async def test_converted_rank_runs_in_the_hf_backend(converted):
         assert res[3].completion_tokens >= 1 and res[3].prompt_tokens == res[0].prompt_tokens
     finally:
         await backend.aclose()
+
+
+def _cli(capsys, *argv):
+    """esc-bench convert-rank through the real entry point: (exit code, stderr)."""
+    from esc_bench.cli import main
+
+    capsys.readouterr()
+    code = main(["convert-rank", *map(str, argv)])
+    return code, capsys.readouterr().err
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+def test_output_under_a_file_is_a_user_error(tmp_path, converted, capsys, monkeypatch):
+    root = converted["root"]
+    f = tmp_path / "file.txt"
+    f.write_text("not a folder")
+    for out in (f / "out", f):
+        code, err = _cli(capsys, "--base", root / "base", "--adapters", root / "ESC-RANK" / "fluency", "--out", out)
+        assert code == 2, err
+        assert err.count("\n") == 1 and "is a file" in err and "internal error" not in err
+    assert f.read_text() == "not a folder"
+    # Past the up-front check, the OS error itself is still one line.
+    monkeypatch.setattr(convert_rank, "_check_out_folder", lambda out: None)
+    with pytest.raises(UserError, match="Not a directory") as exc:
+        convert_rank.convert(root / "base", root / "ESC-RANK" / "fluency", f / "out")
+    assert "\n" not in str(exc.value)
+
+
+def test_corrupt_inputs_are_user_errors_and_leave_no_half_written_model(tmp_path, converted, capsys):
+    root = converted["root"]
+    base = tmp_path / "base"
+    shutil.copytree(root / "base", base)
+    shard = base / "model-00002-of-00002.safetensors"  # the first shard converts, then this one fails
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    out = tmp_path / "out"
+    code, err = _cli(capsys, "--base", base, "--adapters", root / "ESC-RANK", "--out", out)
+    assert code == 2 and err.count("\n") == 1 and shard.name in err and "internal error" not in err, err
+    assert _leftovers(out) == []  # no model, no temporary folders
+    # With --force over a good conversion: the failure leaves the previous one in place.
+    shutil.copytree(converted["out"], out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    code, err = _cli(capsys, "--base", base, "--adapters", root / "ESC-RANK", "--out", out, "--force")
+    assert code == 2 and shard.name in err, err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert _leftovers(out) == sorted(["adapters", "chat_template.jinja", "conversion.json", "model"])
+    # A truncated adapter (.bin, read with torch.load) fails the same way, after the model was written.
+    adapters = tmp_path / "ESC-RANK"
+    shutil.copytree(root / "ESC-RANK" / "overall_en", adapters / "overall_en")
+    weights = adapters / "overall_en" / "adapter_model.bin"
+    weights.write_bytes(weights.read_bytes()[:100])
+    code, err = _cli(capsys, "--base", root / "base", "--adapters", adapters, "--out", tmp_path / "out2")
+    assert code == 2 and err.count("\n") == 1 and "adapter_model.bin" in err, err
+    assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("error", ["safetensors", "oserror"])
+def test_write_failures_are_user_errors(tmp_path, converted, monkeypatch, error):
+    from safetensors import SafetensorError
+
+    def fail(*args, **kwargs):
+        if error == "safetensors":
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        raise OSError(28, "No space left on device", str(args[1] / "model.safetensors"))
+
+    monkeypatch.setattr(convert_rank, "write_weights", fail)
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)  # empty: may be replaced without --force
+    with pytest.raises(UserError, match="No space left on device") as exc:
+        convert_rank.convert(converted["root"] / "base", converted["root"] / "ESC-RANK" / "fluency", out)
+    assert "\n" not in str(exc.value)
+    assert _leftovers(out) == ["model"] and _leftovers(out / "model") == []
+
+
+def test_reconverting_with_force_changes_the_judge_identity(tmp_path, converted):
+    """The response cache must not serve replies of an earlier conversion into the same folder."""
+    from esc_bench.backends.hf import HFBackend
+    from esc_bench.config.schema import ModelConfig
+
+    root, out = converted["root"], tmp_path / "o"
+    meta = tmp_path / "meta.txt"
+
+    def convert(text, **kw):
+        meta.write_text(text)
+        convert_rank.convert(root / "base", root / "ESC-RANK" / "fluency", out, meta_instruction_file=meta, force=True, **kw)
+        cfg = ModelConfig(backend="hf", model=str(out / "model"), dtype="float32",
+                          adapters={"fluency": str(out / "adapters" / "fluency")})
+        return HFBackend(cfg).identity()
+
+    first = convert("System A")
+    other_text = convert("System B")
+    other_rope = convert("System B", keep_dynamic_rope=True)
+    assert first["model"] == other_text["model"] == other_rope["model"]
+    assert len({first["model_files"], other_text["model_files"], other_rope["model_files"]}) == 3
+    assert _leftovers(out) == sorted(["adapters", "chat_template.jinja", "conversion.json", "model"])

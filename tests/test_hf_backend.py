@@ -237,3 +237,99 @@ async def test_out_of_memory_splits_the_batch(models, monkeypatch):
     assert backend.batch_sizes == [5] and sizes == [5, 2, 3, 1, 2]
     expected, _ = await _run(_cfg(models["llama"], generation={"max_tokens": 3}), [ChatRequest(messages=m) for m in convs])
     assert [r.text for r in results] == [r.text for r in expected]
+
+
+def _ident(path, **kw):
+    return HFBackend(_cfg(path, **kw)).identity()
+
+
+def test_identity_pins_the_model_folder_files(models, tmp_path):
+    """Re-converting into the same folder (other template, other rope) must not reuse cached replies."""
+    import json
+    import os
+
+    m = tmp_path / "m"
+    shutil.copytree(models["llama"], m)
+    seen = [_ident(m)]
+    assert _ident(m) == seen[0] and seen[0]["model"] == str(m)
+
+    def changed():
+        ident = _ident(m)
+        assert ident["model"] == str(m) and ident not in seen
+        seen.append(ident)
+
+    tc = json.loads((m / "tokenizer_config.json").read_text())
+    tc["chat_template"] = "{{ 'other system text' }}" + str(tc.get("chat_template", ""))
+    (m / "tokenizer_config.json").write_text(json.dumps(tc))
+    changed()
+    (m / "chat_template.jinja").write_text("{{ messages[0]['content'] }}")
+    changed()
+    cfg = json.loads((m / "config.json").read_text())
+    cfg["rope_scaling"] = {"type": "dynamic", "factor": 2.0}
+    (m / "config.json").write_text(json.dumps(cfg))
+    changed()
+    gen = json.loads((m / "generation_config.json").read_text())
+    gen["eos_token_id"] = [gen["eos_token_id"], 0]
+    (m / "generation_config.json").write_text(json.dumps(gen))
+    changed()
+    weights = m / "model.safetensors"
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # rewritten: same size, new mtime
+    changed()
+    (m / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {}}))
+    changed()
+    (m / "README.md").write_text("notes")  # not behaviour: same identity
+    assert _ident(m) == seen[-1]
+
+
+def test_identity_of_a_hub_id_uses_the_cached_snapshot(models, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    hub = tmp_path / "hub"
+    repo = hub / "models--org--tiny"
+    snapshot = repo / "snapshots" / "abc123"
+    shutil.copytree(models["llama"], snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.chdir(tmp_path)
+    first = _ident("org/tiny")
+    uncached = _ident("org/absent")
+    assert uncached["model"] == "org/absent" and uncached["model_files"] != first["model_files"]
+    assert _ident("org/absent") == uncached  # the id alone: stable, no error
+    (snapshot / "chat_template.jinja").write_text("{{ 'new template' }}")
+    assert _ident("org/tiny")["model_files"] != first["model_files"]
+
+
+async def test_start_digests_the_files_on_the_worker_thread(models, tmp_path, monkeypatch):
+    import threading
+
+    from esc_bench.backends.cache import ResponseCache
+    from esc_bench.backends.managed import ManagedBackend
+
+    calls = []
+    for name in ("model_digest", "adapter_digest"):
+        real = getattr(HFBackend, name)
+
+        def wrapped(self, _real=real, _name=name):
+            calls.append((_name, threading.current_thread().name))
+            return _real(self)
+
+        monkeypatch.setattr(HFBackend, name, wrapped)
+    inner = HFBackend(_cfg(models["llama"], adapters={"fluency_en": models["adapters"]["fluency_en"]}))
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    backend = ManagedBackend(inner, cache)
+    try:
+        await backend.start()
+        assert sorted(n for n, _ in calls) == ["adapter_digest", "model_digest"]
+        assert all(t.startswith("esc-bench-hf") for _, t in calls), calls
+        request = ChatRequest(messages=_conversations(1)[0], adapter="fluency_en")
+        first = await backend.chat(request)
+        again = await backend.chat(request)
+        assert not first.cached and again.cached and again.text == first.text
+        assert len(calls) == 2  # identity() on the event loop read no files
+    finally:
+        await backend.aclose()
+        cache.close()
+    fresh = HFBackend(_cfg(models["llama"]))
+    assert fresh.identity()["model_files"] == inner.identity()["model_files"]  # before start(): computed in place

@@ -12,6 +12,11 @@ then tokenized as upstream did (`tokenizer(text)`; special tokens only when the 
 already put the BOS token in front). Greedy unless `temperature` > 0 (or `do_sample: true`, which
 samples with the checkpoint's own generation defaults); stops at EOS and at `<|im_end|>` /
 `<|eot_id|>` when the vocabulary has them. torch, transformers and peft load on first use.
+
+`identity()` (the response-cache key) pins what changes replies: the model's small defining files
+(config, generation config, tokenizer files, chat template, weight index) by content and its weight
+files by name, size and mtime, plus the adapters' files by content. Both digests are computed on the
+worker thread when the model loads (`start()`), never on the event loop once started.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
 EXTRA_STOP_TOKENS = ("<|im_end|>", "<|eot_id|>")
 GEN_PARAMS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed", "do_sample")
 DEFAULT_MAX_TOKENS = 512
+# Small files of a model folder that define its behaviour: hashed by content.
+MODEL_FILES = (
+    "config.json", "generation_config.json", "tokenizer_config.json", "tokenizer.json", "tokenizer.model",
+    "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja",
+    "chat_template.json", "model.safetensors.index.json", "pytorch_model.bin.index.json",
+)
+# Weight files (multi-GB): hashed by name, size and mtime, never read.
+WEIGHT_GLOBS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf")
 _DTYPES = {
     "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16", "half": "float16",
     "float32": "float32", "fp32": "float32", "float": "float32",
@@ -71,13 +84,14 @@ class HFBackend(Backend):
         self._load_error: BackendError | None = None
         self._stop_ids: list[int] = []
         self._label_ids: dict[str, int] = {}
-        self._adapter_digest: str | None = None
+        self._digests: tuple[str, str] | None = None  # (model files, adapters)
 
     # -- interface ------------------------------------------------------------------------
 
     def identity(self) -> dict[str, Any]:
         cfg = self.config
-        return {"backend": "hf", "model": cfg.model, "dtype": cfg.dtype, "adapters": self.adapter_digest()}
+        model_files, adapters = self._file_digests()
+        return {"backend": "hf", "model": cfg.model, "dtype": cfg.dtype, "model_files": model_files, "adapters": adapters}
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         if self._closed:
@@ -103,7 +117,8 @@ class HFBackend(Backend):
         return await item.future
 
     async def start(self) -> None:
-        """Load the model and adapters off the event loop, before the first request's timeout runs."""
+        """Load the model and adapters (and digest their files for identity()) off the event loop,
+        before the first request's timeout runs."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure_loaded)
 
     async def aclose(self) -> None:
@@ -223,6 +238,7 @@ class HFBackend(Backend):
         vocab = tok.get_vocab()
         stop.update(vocab[t] for t in EXTRA_STOP_TOKENS if t in vocab)
         self._stop_ids = sorted(stop)
+        self._file_digests()  # on this worker thread, after a hub model is in the local cache
         self._tok, self._model = tok, model
 
     def _load_parts(self) -> tuple[Any, Any]:
@@ -375,23 +391,81 @@ class HFBackend(Backend):
 
     # -- identity -------------------------------------------------------------------------
 
+    def _file_digests(self) -> tuple[str, str]:
+        """(model files digest, adapter digest), computed once: by `_load()` on the worker thread, or
+        here on first use when identity() is asked before the model loads."""
+        if self._digests is None:
+            self._digests = (self.model_digest(), self.adapter_digest())
+        return self._digests
+
+    def model_digest(self) -> str:
+        """sha256 over the model folder's defining small files (bytes) and its weight files (name,
+        size, mtime). A hub id uses its snapshot in the local HF cache; the id alone when absent."""
+        h = hashlib.sha256()
+        folder = self._model_folder()
+        if folder is None:
+            h.update(b"id\0" + self.config.model.encode())
+            return h.hexdigest()[:16]
+        names = [n for n in MODEL_FILES if (folder / n).is_file()]
+        extra = folder / "additional_chat_templates"
+        if extra.is_dir():
+            names += sorted(f"{extra.name}/{f.name}" for f in extra.iterdir() if f.is_file())
+        if self.config.trust_remote_code:  # the model's own code runs
+            names += sorted(f.name for f in folder.glob("*.py") if f.is_file())
+        for name in names:
+            h.update(b"file\0" + name.encode() + b"\0")
+            _hash_file(h, folder / name)
+        weights = sorted({f for g in WEIGHT_GLOBS for f in folder.glob(g) if f.is_file()})
+        for f in weights:
+            try:
+                st = f.stat()
+                h.update(f"weights\0{f.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+            except OSError:
+                h.update(f"weights\0{f.name}\0unreadable\0".encode())
+        return h.hexdigest()[:16]
+
+    def _model_folder(self) -> Path | None:
+        """The local folder the model loads from: the path, or a hub id's cached snapshot (None if
+        the id is not in the local cache, or the path does not exist)."""
+        try:
+            src = self._source()
+        except BackendError:
+            return None
+        if os.path.isdir(src):
+            return Path(src)
+        if os.path.exists(src):
+            return None
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(src, "config.json")
+        except Exception:  # noqa: BLE001 - not a valid repo id, no huggingface_hub: the id alone
+            return None
+        return Path(cached).parent if isinstance(cached, str) else None
+
     def adapter_digest(self) -> str:
         """sha256 over adapter names and the bytes of their files (paths when absent)."""
-        if self._adapter_digest is None:
-            h = hashlib.sha256()
-            for name in sorted(self.config.adapters):
-                h.update(name.encode() + b"\0")
-                folder = Path(expand_path(self.config.adapters[name]))
-                files = sorted(folder.glob("adapter_*")) if folder.is_dir() else []
-                if not files:
-                    h.update(str(self.config.adapters[name]).encode() + b"\0")
-                for f in files:
-                    h.update(f.name.encode() + b"\0")
-                    with f.open("rb") as fh:
-                        for chunk in iter(lambda: fh.read(1 << 20), b""):
-                            h.update(chunk)
-            self._adapter_digest = h.hexdigest()[:16]
-        return self._adapter_digest
+        h = hashlib.sha256()
+        for name in sorted(self.config.adapters):
+            h.update(name.encode() + b"\0")
+            folder = Path(expand_path(self.config.adapters[name]))
+            files = sorted(folder.glob("adapter_*")) if folder.is_dir() else []
+            if not files:
+                h.update(str(self.config.adapters[name]).encode() + b"\0")
+            for f in files:
+                h.update(f.name.encode() + b"\0")
+                _hash_file(h, f)
+        return h.hexdigest()[:16]
+
+
+def _hash_file(h: Any, path: Path) -> None:
+    """File bytes into `h`; a marker when the file cannot be read (identity() never raises)."""
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        h.update(f"\0unreadable:{type(exc).__name__}\0".encode())
 
 
 def _short(exc: BaseException) -> str:

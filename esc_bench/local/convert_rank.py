@@ -13,6 +13,11 @@ adapters renamed for it (`wqkv` split into q/k/v, see esc_bench.local.internlm2)
 
 The default system text (`meta_instruction`, which InternLM2's `chat()` inserts) is read from the
 base model's own Python files at conversion time; it is never stored in this repository.
+
+The model and adapters are built in `<out>/.model.tmp` and `<out>/.adapters.tmp` and renamed into
+place only when everything was written: a failed conversion leaves no half-written `<out>/model`
+(and, with --force, the previous conversion untouched). Unreadable or corrupt inputs and unwritable
+outputs are reported as one line (UserError), never a traceback.
 """
 
 from __future__ import annotations
@@ -63,54 +68,128 @@ def convert(
     base: Path, adapters: Path, out: Path, *, meta_instruction_file: Path | None = None,
     keep_dynamic_rope: bool = False, force: bool = False,
 ) -> dict[str, Any]:
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        SafetensorError = OSError  # type: ignore[misc,assignment]
+    try:
+        return _convert(base, adapters, out, meta_instruction_file=meta_instruction_file,
+                        keep_dynamic_rope=keep_dynamic_rope, force=force)
+    except OSError as exc:
+        raise UserError(_os_error(exc)) from None
+    except SafetensorError as exc:
+        raise UserError(f"safetensors: {_short(exc)}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"unreadable input: {_short(exc)}") from None
+
+
+def _convert(
+    base: Path, adapters: Path, out: Path, *, meta_instruction_file: Path | None,
+    keep_dynamic_rope: bool, force: bool,
+) -> dict[str, Any]:
     base_cfg = _read_json(base / "config.json", "the base model's config.json")
     arch = " ".join(base_cfg.get("architectures") or []) + " " + str(base_cfg.get("model_type", ""))
     if "internlm2" not in arch.lower():
         raise UserError(f"{base}: not an InternLM2 checkpoint (architectures/model_type: {arch.strip() or 'none'})")
     adapter_dirs = find_adapters(adapters)
+    _check_out_folder(out)
     model_dir, adapters_out = out / "model", out / "adapters"
     for d in (model_dir, adapters_out):
-        if d.exists() and any(d.iterdir()):
-            if not force:
-                raise UserError(f"{d} is not empty (use --force to replace it)")
-            shutil.rmtree(d)
+        if d.exists() and not d.is_dir():
+            raise UserError(f"{d} is a file, not a folder")
+        if d.exists() and any(d.iterdir()) and not force:
+            raise UserError(f"{d} is not empty (use --force to replace it)")
     if meta_instruction_file is not None:
         try:
             meta, meta_from = Path(meta_instruction_file).read_text(encoding="utf-8"), str(meta_instruction_file)
         except OSError as exc:
             raise UserError(f"{meta_instruction_file}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{meta_instruction_file}: not UTF-8 text") from None
     else:
         meta, meta_from = find_meta_instruction(base)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    template = chat_template(meta)
-    tok, checked = write_tokenizer(base, model_dir, template)
-    im_end = tok.token_to_id(IM_END)
-    if im_end is None:
-        raise UserError(f"{base}: the tokenizer has no {IM_END} token")
-    llama_cfg = internlm2.llama_config(base_cfg, keep_dynamic_rope=keep_dynamic_rope)
-    (model_dir / "config.json").write_text(json.dumps(llama_cfg, indent=2) + "\n")
-    gen = _read_json(base / "generation_config.json", "") if (base / "generation_config.json").exists() else {}
-    eos = gen.get("eos_token_id", base_cfg.get("eos_token_id", 2))
-    eos = [eos] if isinstance(eos, int) else list(eos or [])
-    gen.update(
-        bos_token_id=base_cfg.get("bos_token_id", 1), eos_token_id=eos + [i for i in [im_end] if i not in eos],
-        pad_token_id=base_cfg.get("pad_token_id", eos[0] if eos else None),
-    )
-    (model_dir / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
-    heads = internlm2.heads_of(base_cfg)
-    write_weights(base, model_dir, heads)
-    names = []
-    for folder in adapter_dirs:
-        convert_adapter(folder, adapters_out / folder.name, heads, str(model_dir.resolve()))
-        names.append(folder.name)
-    (out / "chat_template.jinja").write_text(template, encoding="utf-8")
-    report = {
-        "base": str(base), "model": str(model_dir), "adapters_dir": str(adapters_out), "adapters": names,
-        "meta_instruction_from": meta_from, "tokenizer_checked_texts": checked,
-        "rope_scaling_dropped": bool(base_cfg.get("rope_scaling")) and llama_cfg["rope_scaling"] is None,
-    }
-    (out / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
+    model_tmp, adapters_tmp = out / ".model.tmp", out / ".adapters.tmp"
+    made_out = not out.exists()
+    for tmp in (model_tmp, adapters_tmp):  # left by a conversion that was killed
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    try:
+        model_tmp.mkdir(parents=True)
+        adapters_tmp.mkdir()
+        template = chat_template(meta)
+        tok, checked = write_tokenizer(base, model_tmp, template)
+        im_end = tok.token_to_id(IM_END)
+        if im_end is None:
+            raise UserError(f"{base}: the tokenizer has no {IM_END} token")
+        llama_cfg = internlm2.llama_config(base_cfg, keep_dynamic_rope=keep_dynamic_rope)
+        (model_tmp / "config.json").write_text(json.dumps(llama_cfg, indent=2) + "\n")
+        gen = _read_json(base / "generation_config.json", "") if (base / "generation_config.json").exists() else {}
+        eos = gen.get("eos_token_id", base_cfg.get("eos_token_id", 2))
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        gen.update(
+            bos_token_id=base_cfg.get("bos_token_id", 1), eos_token_id=eos + [i for i in [im_end] if i not in eos],
+            pad_token_id=base_cfg.get("pad_token_id", eos[0] if eos else None),
+        )
+        (model_tmp / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
+        heads = internlm2.heads_of(base_cfg)
+        write_weights(base, model_tmp, heads)
+        names = []
+        for folder in adapter_dirs:  # adapters name the final model folder as their base
+            convert_adapter(folder, adapters_tmp / folder.name, heads, str(model_dir.resolve()))
+            names.append(folder.name)
+        report = {
+            "base": str(base), "model": str(model_dir), "adapters_dir": str(adapters_out), "adapters": names,
+            "meta_instruction_from": meta_from, "tokenizer_checked_texts": checked,
+            "rope_scaling_dropped": bool(base_cfg.get("rope_scaling")) and llama_cfg["rope_scaling"] is None,
+        }
+        for tmp, final in ((model_tmp, model_dir), (adapters_tmp, adapters_out)):
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+    except BaseException:
+        for tmp in (model_tmp, adapters_tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        if made_out:
+            try:
+                out.rmdir()  # only when nothing else was put there meanwhile
+            except OSError:
+                pass
+        raise
+    _write_text(out / "chat_template.jinja", template)
+    _write_text(out / "conversion.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _check_out_folder(out: Path) -> None:
+    """A clear error when the output folder cannot be a folder (it, or a parent, is a file)."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UserError(f"{out}: cannot create the output folder ({p} is a file)")
+            return
+        if p.is_symlink():  # a dangling link
+            raise UserError(f"{out}: cannot create the output folder ({p} is a broken link)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write via a temporary sibling and rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:197] + "…" if len(text) > 200 else text
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or _short(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else f"{type(exc).__name__}: {reason}"
 
 
 # -- pieces --------------------------------------------------------------------------------
@@ -250,12 +329,17 @@ def _load_tensors(path: Path) -> dict[str, Any]:
 
     if not path.exists():
         raise UserError(f"{path}: missing weight file")
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    return dict(torch.load(path, map_location="cpu", weights_only=True))
+            with safe_open(str(path), framework="pt") as f:
+                return {k: f.get_tensor(k) for k in f.keys()}
+        return dict(torch.load(path, map_location="cpu", weights_only=True))
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt: any error of the reader
+        raise UserError(f"{path}: cannot read the weights, truncated or corrupt? ({_short(exc)})") from None
 
 
 def write_weights(base: Path, model_dir: Path, heads: internlm2.Heads) -> None:
@@ -306,6 +390,8 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read {what or path.name} ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON (line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object")
     return data
