@@ -60,7 +60,7 @@ def test_failed_dialogues_are_recorded_then_retried_on_rerun(tmp_path: Path, mon
         rc = main(["--models", "sup-b", "--tasks", "mini_en", "--limit", "1", "--model-configs", str(models),
                    "--tasks-dir", str(tasks), "--output", str(out), "--no-cache"])
         err = capsys.readouterr()
-        assert rc == 1 and "1 of 1 dialogues failed" in err.err
+        assert rc == 1 and "1 of 1 dialogues are incomplete (1 failed" in err.err
         assert "sup-b: 1 failed dialogue(s) (bad_request" in err.out
         d = read_records(out / "dialogues.jsonl", DialogueRecord)
         assert d[-1].status == "failed" and d[-1].error.role == "supporter" and d[-1].error.round == 1
