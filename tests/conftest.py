@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.upstream_standins import upstream_mirror  # noqa: F401  (a fixture for every test)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_ESC_EVAL = SHARED / "esc-eval"
 

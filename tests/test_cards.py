@@ -15,7 +15,7 @@ from esc_bench.data.cards import MAX_BASE_CHARS, load_cards
 from esc_bench.errors import ConfigError, DataError, UserError
 from esc_bench.records import Card
 from tests.support.static_server import StaticServer
-from tests.support.upstream_standins import ESC_EVAL, shared_or_skip, upstream_mirror  # noqa: F401
+from tests.support.upstream_standins import ESC_EVAL, shared_or_skip
 
 CATEGORIES = {"家庭生活", "工作学习", "社会与其他"}
 

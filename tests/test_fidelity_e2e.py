@@ -16,7 +16,7 @@ from esc_bench.records import DialogueRecord, ScoreRecord
 from esc_bench.store.jsonl import read_records
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.static_server import StaticServer
-from tests.support.upstream_standins import ESC_EVAL, recipe, reference, upstream_mirror  # noqa: F401
+from tests.support.upstream_standins import ESC_EVAL, recipe, reference
 
 
 def _dump(messages: list[dict]) -> str:

@@ -14,7 +14,7 @@ from esc_bench.errors import ConfigError
 from esc_bench.protocol import Protocol
 from esc_bench.records import Card, Turn
 from tests.support.static_server import StaticServer
-from tests.support.upstream_standins import reference, upstream_mirror  # noqa: F401
+from tests.support.upstream_standins import reference
 
 BUNDLED = Path(__file__).resolve().parents[1] / "esc_bench" / "resources" / "protocols" / "esc-bench.yaml"
 

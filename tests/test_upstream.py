@@ -25,14 +25,13 @@ from esc_bench.dimensions import BY_KEY, UPSTREAM_KEY_ORDER
 from esc_bench.errors import DataError
 from esc_bench.records import Card, Turn
 from tests.support.static_server import StaticServer
-from tests.support.upstream_standins import (  # noqa: F401  (upstream_mirror is a fixture)
+from tests.support.upstream_standins import (
     ESC_EVAL,
     recipe,
     reference,
     shared_or_skip,
     standin_evaluate,
     standin_score,
-    upstream_mirror,
 )
 
 

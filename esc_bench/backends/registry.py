@@ -36,10 +36,10 @@ def make_managed(config: ModelConfig, cache: Any = None, **kwargs: Any) -> Backe
 def check_credentials(config: ModelConfig) -> None:
     """Raise UserError (one line) if a key the model needs is missing. hf needs none."""
     if config.backend == "hf":
-        from esc_bench.backends.hf import HFBackend
+        from esc_bench.backends.hf_files import model_source
 
         try:
-            HFBackend.model_source(config)
+            model_source(config)
         except BackendError as exc:
             raise UserError(
                 f"model {config.name!r}: {exc.message} (getting ESC-Role / ESC-RANK weights: docs/local-models.md)"

@@ -44,7 +44,6 @@ def _split(value: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from esc_bench.engine.plan import build_plan
 
