@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class UserError(Exception):
     """Bad input or environment: printed as one line, exit code 2."""
@@ -15,3 +17,23 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A task or model config that does not validate."""
+
+
+def decode_text(data: bytes, label: str, error: type[UserError] = DataError) -> str:
+    """UTF-8 text (a BOM is dropped); bytes that are not UTF-8 are one error naming line and offset."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(f"{label}:{line}: not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def read_text(path: "Path", error: type[UserError] = DataError, what: str = "file") -> str:
+    """A text file's content, or one error line: missing, unreadable, or not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path} ({exc.strerror or exc})") from None
+    return decode_text(data, str(path), error)

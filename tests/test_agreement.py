@@ -261,8 +261,8 @@ def test_a_missing_dialogue_record_counts_as_a_different_transcript() -> None:
         ("ref.json", b"[1, 2]", r"ref.json\[0\]: expected a score object, got int"),
         ("ref.json", b'[{"card_id": 1, "dimension": "empathy", "score": 2}, "x"]', r"ref.json\[1\]: expected a score object"),
         ("ref.jsonl", '{"card_id": 1, "dimension": "empathy", "score": 2, "note": "é"}\n'.encode("latin-1"),
-         r"ref.jsonl: not UTF-8 text"),
-        ("ref.csv", "card_id,dimension,score,note\n1,empathy,2,café\n".encode("cp1252"), r"ref.csv: not UTF-8 text"),
+         r"ref.jsonl:1: not UTF-8 text"),
+        ("ref.csv", "card_id,dimension,score,note\n1,empathy,2,café\n".encode("cp1252"), r"ref.csv:2: not UTF-8 text"),
     ],
 )
 def test_bad_reference_files_are_one_line_data_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:

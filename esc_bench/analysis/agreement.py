@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, DIMENSION_NAMES, SCORE_MAX, SCORE_MIN
-from esc_bench.errors import DataError, UserError
+from esc_bench.errors import DataError, UserError, read_text
 from esc_bench.records import DialogueRecord, ScoreRecord
 
 K = SCORE_MAX - SCORE_MIN + 1  # 5 categories
@@ -91,12 +91,7 @@ def load_reference_file(path: Path) -> list[RefScore]:
     if not path.is_file():
         raise UserError(f"reference {path} not found")
     suffix = path.suffix.lower()
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise DataError(f"cannot read reference {path}: {exc.strerror or exc}") from None
+    text = read_text(path, what="reference")
     out = []
     if suffix == ".csv":
         reader = csv.DictReader(text.splitlines())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, SCORE_MAX, SCORE_MIN
-from esc_bench.errors import DataError, UserError
+from esc_bench.errors import DataError, UserError, read_text
 from esc_bench.records import Card, DialogueRecord, ErrorInfo, Language, ScoreRecord, Turn, normalize_language
 
 SPEAKERS = {"AI assistant": "supporter", "ESC-Role": "seeker"}
@@ -29,11 +29,9 @@ def _load_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise UserError(f"{what} file {path} not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
 
 
 def _index_key(k: str) -> tuple[int, str]:

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from esc_bench.config.schema import GroupConfig, ModelConfig, TaskConfig
-from esc_bench.errors import ConfigError
+from esc_bench.errors import ConfigError, read_text
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -27,13 +27,7 @@ BUILTIN_MODELS = PROJECT_ROOT / "model_configs"
 
 def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     """Parse a YAML file; return its data and the line (1-based) of every key path."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_yaml(text, path)
+    return parse_yaml(read_text(path, ConfigError), path)
 
 
 def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], int]]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from esc_bench.config.schema import CardSelection
 from esc_bench.data.upstream import fetch_pinned
-from esc_bench.errors import ConfigError, DataError
+from esc_bench.errors import ConfigError, DataError, decode_text
 from esc_bench.records import Card, Language
 
 MAX_BASE_CHARS = 20_000
@@ -147,11 +147,7 @@ def _load_file(path: Path, lang: Language) -> list[Card]:
 
 def parse_cards(data: bytes, label: str, default_language: Language, jsonl: bool | None = None) -> list[Card]:
     """Parse and validate a card file's bytes (`label` names it in errors)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise DataError(f"{label}:{line}: not UTF-8 text (bad byte at offset {e.start})") from None
+    text = decode_text(data, label)
     if not text.strip():
         raise DataError(f"{label}: empty card file")
     if jsonl is None:

@@ -10,7 +10,7 @@ from typing import Any
 from esc_bench.config.loader import line_of, parse_yaml, validate
 from esc_bench.data.upstream import base_url, cache_dir, load_upstream_protocol
 from esc_bench.dimensions import UPSTREAM_KEY_ORDER
-from esc_bench.errors import ConfigError
+from esc_bench.errors import ConfigError, read_text
 from esc_bench.protocol import Protocol
 
 KNOWN_PROTOCOLS = ("esc-eval", "esc-bench")
@@ -42,9 +42,9 @@ def load_protocol(name: str, base_dir: Path | None = None) -> Protocol:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if key not in _memo:
-            _memo[key] = parse_protocol_yaml(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read protocol file {path}: {e}") from None
+            _memo[key] = parse_protocol_yaml(read_text(path, ConfigError, "protocol file"), str(path))
+    except OSError as e:
+        raise ConfigError(f"cannot read protocol file {path}: {e.strerror or e}") from None
     return _memo[key]
 
 
