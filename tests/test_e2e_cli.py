@@ -90,7 +90,7 @@ def test_end_to_end_run_writes_all_results(tmp_path: Path, server: FakeOpenAI, c
     assert "mini_en" in printed and "empathy" in printed
 
 
-def test_rerun_is_a_no_op_and_the_cache_replays(tmp_path: Path, server: FakeOpenAI) -> None:
+def test_rerun_is_a_no_op_and_the_cache_replays(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
     models, tasks = write_configs(tmp_path, server.url)
     out = tmp_path / "run"
     server.reset()
@@ -101,9 +101,11 @@ def test_rerun_is_a_no_op_and_the_cache_replays(tmp_path: Path, server: FakeOpen
     assert run_cli(models, tasks, out) == 0
     assert server.n_requests == first
     assert (out / "dialogues.jsonl").read_bytes() == before
-    # A fresh folder with the cache: every call is a hit.
+    # A fresh folder with the cache: every call is a hit, and the run says so.
     out2 = tmp_path / "run2"
+    capsys.readouterr()
     assert run_cli(models, tasks, out2) == 0
+    assert f"note: {first} of {first} calls were answered from the response cache" in capsys.readouterr().out
     assert server.n_requests == first
     a = [d.transcript for d in read_records(out / "dialogues.jsonl", DialogueRecord)]
     b = [d.transcript for d in read_records(out2 / "dialogues.jsonl", DialogueRecord)]

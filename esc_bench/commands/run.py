@@ -81,6 +81,15 @@ def execute_plan(plan, console, *, scale: str = "4") -> int:
     board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
     print_summary(console, board, dialogues, scores, scale=scale)
     console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
+    calls = sum(int(s.get("calls", 0)) for s in outcome.stats.values())
+    hits = sum(int(s.get("cache_hits", 0)) for s in outcome.stats.values())
+    if hits:
+        # A cached reply is last time's reply: say so, since a provider may have changed the model.
+        console.print(
+            f"note: {hits} of {calls} calls were answered from the response cache; "
+            "use --no-cache to ask the models afresh",
+            highlight=False,
+        )
 
     if outcome.interrupted:
         cmd = f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
