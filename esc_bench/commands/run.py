@@ -74,6 +74,13 @@ def execute_plan(plan, console, *, scale: str = "4") -> int:
         f"{len(plan.supporters)} model(s) = {plan.n_dialogues()} dialogues → {plan.run_dir.path}",
         highlight=False,
     )
+    turns = sum(len(tp.cards) * tp.rounds for tp in plan.tasks) * len(plan.supporters)
+    judged = 0 if opts.skip_judge else plan.n_dialogues() * 7
+    console.print(
+        f"at most {turns} seeker + {turns} supporter + {judged} judge calls, before retries"
+        + (" (finished work in the folder is skipped)" if plan.resuming else ""),
+        highlight=False,
+    )
     outcome = asyncio.run(execute(plan, console))
     dialogues = list(plan.run_dir.latest_dialogues().values())
     judge_of = {tp.name: tp.judge for tp in plan.tasks}
