@@ -88,6 +88,7 @@ def test_end_to_end_run_writes_all_results(tmp_path: Path, server: FakeOpenAI, c
     assert manifest["models"]["judge"]["model"] == "judge"
     printed = capsys.readouterr().out
     assert "mini_en" in printed and "empathy" in printed
+    assert "at most 60 seeker + 60 supporter + 84 judge calls" in printed
 
 
 def test_rerun_is_a_no_op_and_the_cache_replays(tmp_path: Path, server: FakeOpenAI, capsys) -> None:
