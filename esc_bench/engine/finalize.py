@@ -17,30 +17,11 @@ def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None =
     With `judge`, the board of a judge added later by `esc-bench score`, written beside the
     run's own as leaderboard.<judge>.json.
     """
-    from esc_bench.analysis.leaderboard import build_entries, build_leaderboard
+    from esc_bench.analysis.leaderboard import run_leaderboard
+    from esc_bench.analysis.runs import load_run
 
-    manifest = run_dir.read_manifest()
-    dialogues = list(run_dir.latest_dialogues().values())
-    scores = list(run_dir.latest_scores().values())
-    entries = []
+    board = run_leaderboard(load_run(run_dir.path, judge=judge), seed=seed)
     override = judge
-    for task, meta in manifest.tasks.items():
-        judge = override or meta.get("judge")
-        task_meta = {
-            task: {
-                "protocol": manifest.protocols.get(task, meta.get("protocol")),
-                "simulator": meta.get("simulator"),
-                "judge": judge,
-            }
-        }
-        entries += build_entries(
-            [d for d in dialogues if d.task == task],
-            [s for s in scores if s.task == task],
-            judge=judge,
-            meta_by_task=task_meta,
-            seed=seed,
-        )
-    board = build_leaderboard(manifest.run_id, manifest.created, entries)
     if override is None:
         run_dir.write_leaderboard(board)
     else:
