@@ -21,13 +21,12 @@ def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None =
     from esc_bench.analysis.runs import load_run
 
     board = run_leaderboard(load_run(run_dir.path, judge=judge), seed=seed)
-    override = judge
-    if override is None:
+    if judge is None:
         run_dir.write_leaderboard(board)
     else:
         from esc_bench.store.jsonl import write_json_atomic
 
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", override).strip(".") or "judge"
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", judge).strip(".") or "judge"
         write_json_atomic(run_dir.path / f"leaderboard.{safe}.json", board.model_dump(mode="json"))
     return board
 
