@@ -1,13 +1,17 @@
-"""Pinned downloads from the upstream ESC-Eval repository (extraction: upstream_extract.py).
+"""Pinned downloads from upstream repositories (extraction: upstream_extract.py).
 
-Nothing upstream is bundled: the role cards and the two Python files that hold the
-prompts are fetched at run time from one pinned commit, checked against sha256 pins,
-cached, and the prompt strings are read from the Python sources with `ast` only
-(never executed).
+Nothing upstream is bundled: ESC-Eval's role cards and the two Python files that hold its
+prompts, and SAGE's profiles, are fetched at run time from one pinned commit per source,
+checked against sha256 pins, cached, and ESC-Eval's prompt strings are read from the Python
+sources with `ast` only (never executed).
+
+Sources: `ESC_EVAL` (haidequanbu/ESC-Eval, the default of every function here) and `SAGE`
+(Tencent/digitalhuman, folder SAGE).
 
 Environment:
-  ESC_BENCH_UPSTREAM_URL   base URL (default: raw.githubusercontent.com); a file's URL is
-                           ``{base}/{commit}/{path}``, so a mirror serves ``<commit>/<path>``.
+  ESC_BENCH_UPSTREAM_URL   base URL (default: the source's raw.githubusercontent.com folder); a
+                           file's URL is ``{base}/{commit}/{path}``, so one mirror serves every
+                           source as ``<commit>/<path in repo>``.
   ESC_BENCH_CACHE_DIR      cache root (default ``~/.cache/esc-bench``); upstream files live in
                            ``<cache>/upstream/<commit>/<path>``.
   ESC_BENCH_UPSTREAM_PINS  path of a JSON file ``{path: sha256}`` whose entries replace the
@@ -23,6 +27,7 @@ import tempfile
 import http.client
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from esc_bench.data.upstream_extract import extract_protocol
@@ -41,6 +46,29 @@ PINNED_SHA256: dict[str, str] = {
 DOWNLOAD_TIMEOUT_S = 30.0
 
 
+@dataclass(frozen=True)
+class PinnedSource:
+    """One upstream repository at one commit, with the sha256 of each file esc-bench reads."""
+
+    name: str
+    repo: str  # owner/name on GitHub
+    commit: str
+    files: dict[str, str] = field(hash=False)  # path in repo -> sha256
+
+    @property
+    def default_base_url(self) -> str:
+        return f"https://raw.githubusercontent.com/{self.repo}"
+
+
+ESC_EVAL = PinnedSource("ESC-Eval", UPSTREAM_REPO, UPSTREAM_COMMIT, PINNED_SHA256)
+SAGE = PinnedSource(
+    "SAGE",
+    "Tencent/digitalhuman",
+    "6dcfa78b6556e7398a82809e383bd60a67fe19eb",
+    {"SAGE/profile/simulator_profile_withfirsttalk.jsonl": "99a2ed2ce2da3702a12c4abb4ccac85703bd1ad2a984012bf81b292458c3ee8b"},
+)
+
+
 # -- download and cache -------------------------------------------------------------
 
 
@@ -50,17 +78,17 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "esc-bench"
 
 
-def base_url() -> str:
-    return (os.environ.get("ESC_BENCH_UPSTREAM_URL") or DEFAULT_BASE_URL).rstrip("/")
+def base_url(source: PinnedSource = ESC_EVAL) -> str:
+    return (os.environ.get("ESC_BENCH_UPSTREAM_URL") or source.default_base_url).rstrip("/")
 
 
-def file_url(path: str) -> str:
-    return f"{base_url()}/{UPSTREAM_COMMIT}/{path}"
+def file_url(path: str, source: PinnedSource = ESC_EVAL) -> str:
+    return f"{base_url(source)}/{source.commit}/{path}"
 
 
-def pins() -> dict[str, str]:
-    """The sha256 pins in effect: the built-in ones, updated from ESC_BENCH_UPSTREAM_PINS."""
-    result = dict(PINNED_SHA256)
+def pins(source: PinnedSource = ESC_EVAL) -> dict[str, str]:
+    """The source's sha256 pins in effect: the built-in ones, updated from ESC_BENCH_UPSTREAM_PINS."""
+    result = dict(source.files)
     env = os.environ.get("ESC_BENCH_UPSTREAM_PINS")
     if not env:
         return result
@@ -74,18 +102,24 @@ def pins() -> dict[str, str]:
     return result
 
 
-def fetch_pinned(path: str) -> Path:
-    """Return a verified local copy of upstream `path`, downloading it when not cached."""
-    expected = pins().get(path)
+def cached_path(path: str, source: PinnedSource = ESC_EVAL) -> Path:
+    """Where the verified copy of `path` is kept: ``<cache>/upstream/<commit>/<path>``."""
+    return cache_dir() / "upstream" / source.commit / path
+
+
+def fetch_pinned(path: str, source: PinnedSource = ESC_EVAL) -> Path:
+    """Return a verified local copy of `path` in `source`, downloading it when not cached."""
+    known = pins(source)
+    expected = known.get(path)
     if expected is None:
-        raise DataError(f"no sha256 pin for upstream file {path!r}; known: {', '.join(sorted(pins()))}")
-    target = cache_dir() / "upstream" / UPSTREAM_COMMIT / path
+        raise DataError(f"no sha256 pin for upstream file {path!r}; known: {', '.join(sorted(known))}")
+    target = cached_path(path, source)
     try:
         if hashlib.sha256(target.read_bytes()).hexdigest() == expected:
             return target
     except OSError:
         pass  # not cached (or unreadable): download
-    url = file_url(path)
+    url = file_url(path, source)
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             data = resp.read()
@@ -98,7 +132,7 @@ def fetch_pinned(path: str) -> Path:
         ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
-        raise DataError(f"sha256 mismatch for upstream {path} from {url}: expected {expected}, got {got}")
+        raise DataError(f"sha256 mismatch for {source.name} {path} from {url}: expected {expected}, got {got}")
     _write_atomic(target, data)
     return target
 
