@@ -214,7 +214,7 @@ def test_meta_instruction_is_read_from_the_base(tmp_path, converted):
     # No copy of InternLM's real system text lives in the local-model code, configs or docs.
     root = Path(convert_rank.__file__).resolve().parents[2]
     files = [*root.glob("esc_bench/local/*.py"), root / "esc_bench/backends/hf.py",
-             *root.glob("model_configs/esc-r*.yaml"), root / "docs/local-models.md"]
+             *root.glob("esc_bench/resources/model_configs/esc-r*.yaml"), root / "docs/local-models.md"]
     for f in files:
         assert "书生" not in f.read_text(encoding="utf-8"), f
 

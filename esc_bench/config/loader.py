@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,9 +18,26 @@ T = TypeVar("T", bound=BaseModel)
 # libyaml's C parser when PyYAML has it (about 10x faster), else the pure-Python one; both safe.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BUILTIN_TASKS = PROJECT_ROOT / "tasks"
-BUILTIN_MODELS = PROJECT_ROOT / "model_configs"
+
+# -- where configs are found -------------------------------------------------------------
+
+
+def builtin_dir(kind: str) -> Path:
+    """The shipped folder `kind` ("tasks" or "model_configs") inside the installed package."""
+    return Path(str(resources.files("esc_bench") / "resources" / kind))
+
+
+def search_dirs(user_dirs: list[Path] | None, kind: str, *, builtin: bool = True) -> list[Path]:
+    """Where configs of `kind` are looked up, first match wins: the folders the user named, then
+    ./<kind> when the working folder has one, then the folder shipped with the package.
+    `builtin=False`: only the folders the user named."""
+    dirs = list(user_dirs or [])
+    if builtin:
+        local = Path.cwd() / kind
+        if local.is_dir():
+            dirs.append(local)
+        dirs.append(builtin_dir(kind))
+    return dirs
 
 
 # -- YAML with line numbers ------------------------------------------------------------
@@ -114,10 +132,7 @@ def _scan(dirs: list[Path]) -> dict[str, Path]:
 
 class ModelRegistry:
     def __init__(self, extra_dirs: list[Path] | None = None, *, builtin: bool = True) -> None:
-        dirs = list(extra_dirs or [])
-        if builtin and BUILTIN_MODELS.is_dir():
-            dirs.append(BUILTIN_MODELS)
-        self.files = _scan(dirs)
+        self.files = _scan(search_dirs(extra_dirs, "model_configs", builtin=builtin))
         self._cache: dict[str, ModelConfig] = {}
 
     def names(self) -> list[str]:
@@ -153,10 +168,7 @@ def _looks_like_litellm_model(name: str) -> bool:
 
 class TaskRegistry:
     def __init__(self, extra_dirs: list[Path] | None = None, *, builtin: bool = True) -> None:
-        dirs = list(extra_dirs or [])
-        if builtin and BUILTIN_TASKS.is_dir():
-            dirs.append(BUILTIN_TASKS)
-        self.files = _scan(dirs)
+        self.files = _scan(search_dirs(extra_dirs, "tasks", builtin=builtin))
         self._raw: dict[str, tuple[dict[str, Any], dict[tuple[Any, ...], int]]] = {}
 
     def names(self) -> list[str]:
