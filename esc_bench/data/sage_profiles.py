@@ -79,3 +79,16 @@ def load_profiles(path: Path | None = None) -> list[SageProfile]:
     except OSError as e:
         raise DataError(f"cannot read profile file {path}: {e.strerror or e}") from None
     return list(_parsed[key])
+
+
+def profile_text(profile: SageProfile) -> str:
+    """The profile as the seeker reads it (section labels are esc-bench's own); the opening line is
+    included so that a changed profile, opening line included, changes the card's digest."""
+    traits = "、".join(profile.cha_group)
+    character = f"{profile.main_cha}（{traits}）" if traits else profile.main_cha
+    return (
+        f"{profile.player.strip()}\n\n{profile.scene.strip()}\n\n"
+        f"## 性格类型\n{character}\n\n"
+        f"## 你想从这次谈话中得到的（藏在心里，不要直接说出来）\n{profile.task.strip()}\n\n"
+        f"## 你的开场白\n{profile.first_talk.strip()}\n"
+    )
