@@ -37,3 +37,9 @@ def read_text(path: "Path", error: type[UserError] = DataError, what: str = "fil
     except OSError as exc:
         raise error(f"cannot read {what} {path} ({exc.strerror or exc})") from None
     return decode_text(data, str(path), error)
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """Text on one line, cut to `limit` characters (for error records and messages)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,15 +1,16 @@
-"""Records that cross a file boundary: cards, dialogues, scores, leaderboard.
+"""Records that cross a file boundary: cards, dialogues, scores, leaderboard, protocol specs.
 
-Each is one pydantic model, the single source of truth for its file format.
+Each is one pydantic model, the definition of its file format (the run manifest's is
+esc_bench.store.run_dir.Manifest).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, field_validator, model_serializer
 
-from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100, SCORE_MAX, SCORE_MIN
 
 Language = Literal["en", "zh"]
 Speaker = Literal["supporter", "seeker"]
@@ -53,6 +54,16 @@ class Card(BaseModel):
 class Turn(BaseModel):
     speaker: Speaker
     text: str
+    # What the protocol's seeker kept after this turn (its typed state, as a plain dict);
+    # absent for stateless protocols. Never shown to the supporter.
+    state: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_state(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("state", 0) is None:
+            del out["state"]
+        return out
 
 
 class Usage(BaseModel):
@@ -97,6 +108,8 @@ class DialogueRecord(BaseModel):
     duration_s: float | None = None
     usage: dict[str, Usage] = Field(default_factory=dict)  # by role: seeker, supporter
     card_sha: str | None = None  # digest of the card text the seeker played
+    end: str | None = None  # why the dialogue ended, as the protocol says ("rounds", "goodbye", ...)
+    state: dict[str, Any] | None = None  # the seeker's state when the dialogue ended (stateful protocols)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -113,20 +126,13 @@ class ScoreRecord(BaseModel):
     card_id: str
     judge: str
     dimension: str
-    score: int | None = None  # None = missing (no parsable score after retries)
+    score: int | float | None = None  # None = missing (no parsable score after retries)
     raw: str | None = None  # the judge's reply as received
     attempts: int = 1
     expected: float | None = None  # logits mode: sum(p_i * i)
     probs: list[float] | None = None  # logits mode: P("0") .. P("4")
     error: ErrorInfo | None = None
     usage: Usage | None = None
-
-    @field_validator("dimension")
-    @classmethod
-    def _known_dimension(cls, v: str) -> str:
-        if v not in DIMENSION_NAMES:
-            raise ValueError(f"unknown dimension {v!r}")
-        return v
 
     @property
     def missing(self) -> bool:
@@ -135,6 +141,41 @@ class ScoreRecord(BaseModel):
     @property
     def key(self) -> tuple[str, str, str, str, str]:
         return (self.task, self.model, self.card_id, self.judge, self.dimension)
+
+
+class MetricSpec(BaseModel):
+    """One metric a protocol reports: its name (the score records' `dimension`) and scale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    low: float = SCORE_MIN
+    high: float = SCORE_MAX
+    to_100: float | None = SCALE_100  # factor to a 0-100 display scale (None: already 0-100 or none)
+    higher_is_better: bool = True
+
+
+class ProtocolSpec(BaseModel):
+    """What a protocol's reports show, carried in manifests and leaderboards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metrics: tuple[MetricSpec, ...]
+    average: bool = True  # an "average" column: per dialogue, the mean of its metrics
+    outcomes: tuple[str, ...] = ()  # dialogue endings counted per entry (e.g. "success", "failure")
+    judged: bool = True  # False: the dialogue scores itself, no judge model is called
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.metric_names, *(["average"] if self.average else [])]
+
+
+# ESC-Eval's seven dimensions, 0-4: the spec of runs recorded before protocols declared theirs.
+ESC_EVAL_SPEC = ProtocolSpec(metrics=tuple(MetricSpec(name=n) for n in DIMENSION_NAMES))
 
 
 class DimensionScore(BaseModel):
@@ -155,6 +196,7 @@ class LeaderboardEntry(BaseModel):
     n_failed: int
     scores: dict[str, DimensionScore]
     average: DimensionScore
+    outcomes: dict[str, int] = Field(default_factory=dict)  # dialogues per ending the protocol counts
 
 
 class Leaderboard(BaseModel):
@@ -167,4 +209,5 @@ class Leaderboard(BaseModel):
     simulator: str | None
     judge: str | None
     dimensions: list[str] = Field(default_factory=lambda: list(DIMENSION_NAMES))
+    spec: ProtocolSpec = ESC_EVAL_SPEC  # the metrics, scales and outcome counts its entries carry
     entries: list[LeaderboardEntry] = Field(default_factory=list)

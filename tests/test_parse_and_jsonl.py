@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esc_bench.engine.judge import parse_score
+from esc_bench.protocols.rubric_judge import parse_score
 from esc_bench.records import Turn, DialogueRecord
 from esc_bench.store.jsonl import JsonlWriter, read_records
 

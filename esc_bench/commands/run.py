@@ -74,10 +74,12 @@ def execute_plan(plan, console, *, scale: str = "4") -> int:
         f"{len(plan.supporters)} model(s) = {plan.n_dialogues()} dialogues → {plan.run_dir.path}",
         highlight=False,
     )
-    turns = sum(len(tp.cards) * tp.rounds for tp in plan.tasks) * len(plan.supporters)
-    judged = 0 if opts.skip_judge else plan.n_dialogues() * 7
+    budgets = [(len(tp.cards) * len(plan.supporters), tp.protocol.call_budget(tp.rounds)) for tp in plan.tasks]
+    seeker = sum(n * b.seeker for n, b in budgets)
+    supporter = sum(n * b.supporter for n, b in budgets)
+    judged = 0 if opts.skip_judge else sum(n * b.judge for n, b in budgets)
     console.print(
-        f"at most {turns} seeker + {turns} supporter + {judged} judge calls, before retries"
+        f"at most {seeker} seeker + {supporter} supporter + {judged} judge calls, before retries"
         + (" (finished work in the folder is skipped)" if plan.resuming else ""),
         highlight=False,
     )

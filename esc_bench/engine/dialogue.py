@@ -1,17 +1,17 @@
-"""One conversation: the seeker and the supporter take turns for the protocol's rounds."""
+"""One conversation: the protocol's seeker turns and the supporter's replies, until the protocol ends it."""
 
 from __future__ import annotations
 
 import time
-from typing import Protocol as TypingProtocol
 
-from esc_bench.backends.base import BackendError, ChatRequest, ChatResult
-from esc_bench.protocol import Protocol
+from esc_bench.backends.base import BackendError
+from esc_bench.errors import one_line
+from esc_bench.protocols.base import ChatBackend, ProtocolPlugin, Seat, TurnContext
 from esc_bench.records import Card, DialogueRecord, ErrorInfo, Language, Turn, Usage
 
 
-class ChatBackend(TypingProtocol):
-    async def chat(self, request: ChatRequest) -> ChatResult: ...
+class ProtocolBug(RuntimeError):
+    """A plugin broke the interface's rules (a bug in the plugin, not bad input)."""
 
 
 async def run_dialogue(
@@ -20,79 +20,59 @@ async def run_dialogue(
     model: str,
     card: Card,
     language: Language,
-    protocol: Protocol,
+    protocol: ProtocolPlugin,
     rounds: int,
     seeker: ChatBackend,
     supporter: ChatBackend,
 ) -> DialogueRecord:
-    """Greeting (seen by the seeker only), then `rounds` x (seeker line, supporter reply).
+    """The protocol's opening turns, then seeker turn / supporter reply until a seeker turn ends it.
 
     A failure of either side ends this dialogue as `failed` with the error recorded;
     it never raises BackendError, so other dialogues go on.
     """
-    transcript = [Turn(speaker="supporter", text=protocol.greeting(language))]
+    transcript = list(protocol.opening(card, language))
     usage = {"seeker": Usage(), "supporter": Usage()}
+    seeker_seat = Seat(seeker, "seeker", usage["seeker"])
+    supporter_seat = Seat(supporter, "supporter", usage["supporter"])
+    state = protocol.initial_state(card, language)
     started = time.time()
     t0 = time.perf_counter()
     role = "seeker"
-    rnd = 0
-    try:
-        for rnd in range(1, rounds + 1):
-            role = "seeker"
-            res = await seeker.chat(
-                ChatRequest(
-                    messages=protocol.seeker_messages(card, language, transcript),
-                    purpose="seeker",
-                )
-            )
-            _count(usage["seeker"], res)
-            transcript.append(Turn(speaker="seeker", text=res.text))
-            role = "supporter"
-            res = await supporter.chat(
-                ChatRequest(messages=protocol.supporter_messages(transcript, language), purpose="supporter")
-            )
-            _count(usage["supporter"], res)
-            transcript.append(Turn(speaker="supporter", text=res.text))
-    except BackendError as exc:
-        return _record(
-            task, model, card, language, "failed", transcript, started, t0, usage,
-            ErrorInfo(type=exc.kind, message=_one_line(exc.message), role=role, round=rnd),
+    replies = 0
+    end: str | None = None
+
+    def record(status: str, error: ErrorInfo | None) -> DialogueRecord:
+        return DialogueRecord(
+            task=task, model=model, card_id=card.id, language=language, source=card.source,
+            category=card.res, status=status,  # type: ignore[arg-type]
+            transcript=transcript, error=error, started=started,
+            duration_s=round(time.perf_counter() - t0, 4), usage=usage,
+            end=end, state=None if state is None else state.model_dump(mode="json"),
         )
-    return _record(task, model, card, language, "ok", transcript, started, t0, usage, None)
 
-
-def _count(u: Usage, res: ChatResult) -> None:
-    u.add(res.prompt_tokens, res.completion_tokens, res.cost, res.cached)
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _record(
-    task: str,
-    model: str,
-    card: Card,
-    language: Language,
-    status: str,
-    transcript: list[Turn],
-    started: float,
-    t0: float,
-    usage: dict[str, Usage],
-    error: ErrorInfo | None,
-) -> DialogueRecord:
-    return DialogueRecord(
-        task=task,
-        model=model,
-        card_id=card.id,
-        language=language,
-        source=card.source,
-        category=card.res,
-        status=status,  # type: ignore[arg-type]
-        transcript=transcript,
-        error=error,
-        started=started,
-        duration_s=round(time.perf_counter() - t0, 4),
-        usage=usage,
-    )
+    try:
+        while end is None:
+            role = "seeker"
+            step = await protocol.seeker_turn(
+                TurnContext(card=card, language=language, transcript=list(transcript), state=state,
+                            replies=replies, rounds=rounds, seeker=seeker_seat)
+            )
+            if step.state is not None:
+                state = step.state
+            if step.text is not None:
+                turn_state = None if step.state is None else step.state.model_dump(mode="json")
+                transcript.append(Turn(speaker="seeker", text=step.text, state=turn_state))
+            if step.end is not None:
+                end = step.end
+                break
+            if step.text is None:
+                raise ProtocolBug(f"protocol {protocol.name!r}: a seeker turn with no line must end the dialogue")
+            if replies > rounds:
+                raise ProtocolBug(f"protocol {protocol.name!r} did not end the dialogue after {rounds} rounds")
+            role = "supporter"
+            reply = await supporter_seat.ask(protocol.supporter_messages(card, language, transcript))
+            transcript.append(Turn(speaker="supporter", text=reply))
+            replies += 1
+    except BackendError as exc:
+        return record("failed", ErrorInfo(type=exc.kind, message=one_line(exc.message), role=role, round=replies + 1))
+    return record("ok", None)

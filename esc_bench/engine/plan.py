@@ -10,7 +10,7 @@ from pathlib import Path
 from esc_bench.config.loader import ModelRegistry, TaskRegistry
 from esc_bench.config.schema import ModelConfig, TaskConfig
 from esc_bench.errors import ConfigError, UserError
-from esc_bench.protocol import Protocol
+from esc_bench.protocols.base import SELF_JUDGE, ProtocolPlugin
 from esc_bench.records import Card
 from esc_bench.store.run_dir import RunDir, config_differences
 
@@ -37,7 +37,7 @@ class RunOptions:
 @dataclass
 class TaskPlan:
     config: TaskConfig
-    protocol: Protocol
+    protocol: ProtocolPlugin
     cards: list[Card]
     rounds: int
     simulator: str
@@ -66,7 +66,7 @@ class RunPlan:
 def build_plan(opts: RunOptions) -> RunPlan:
     from esc_bench.backends.registry import check_credentials
     from esc_bench.data.cards import load_cards
-    from esc_bench.data.protocols import load_protocol
+    from esc_bench.protocols.registry import get_protocol
 
     if not opts.models:
         raise UserError("--models is empty: name at least one model (a config name or a litellm model string)")
@@ -80,31 +80,34 @@ def build_plan(opts: RunOptions) -> RunPlan:
     model_reg = ModelRegistry(opts.model_configs)
     task_cfgs = task_reg.resolve(opts.tasks)
     supporters = list(dict.fromkeys(opts.models))
-    # Only the models this command may call: re-scoring needs no supporter and no seeker.
+    # Protocols first (a registered plugin is instant; esc-eval's strings may download).
+    protocols = {cfg.name: get_protocol(cfg.protocol, base_dir=task_reg.files[cfg.name].parent) for cfg in task_cfgs}
+    # Only the models this command may call: re-scoring needs no supporter and no seeker,
+    # a protocol whose dialogues score themselves needs no judge.
     models: dict[str, ModelConfig] = {}
     for cfg in task_cfgs:
         names = [] if opts.score_only else [*supporters, opts.simulator or cfg.simulator]
-        if not opts.skip_judge:
+        if not opts.skip_judge and protocols[cfg.name].spec.judged:
             names.append(opts.judge or cfg.judge)
         for name in names:
             if name not in models:
                 models[name] = model_reg.get(name)
-    # Models and keys first (local, instant), then downloads and card files.
+    # Models and keys first (local, instant), then card files.
     for mcfg in models.values():
         check_credentials(mcfg)
 
     plans: list[TaskPlan] = []
     for cfg in task_cfgs:
+        protocol = protocols[cfg.name]
         simulator = opts.simulator or cfg.simulator
-        judge = opts.judge or cfg.judge
-        protocol = load_protocol(cfg.protocol, base_dir=task_reg.files[cfg.name].parent)
+        judge = (opts.judge or cfg.judge) if protocol.spec.judged else SELF_JUDGE
         if cfg.language not in protocol.languages:
             raise ConfigError(f"task {cfg.name!r}: protocol {cfg.protocol!r} has no {cfg.language!r} strings")
         cards = load_cards(cfg.cards, cfg.language, base_dir=task_reg.files[cfg.name].parent)
         if opts.limit is not None:
             cards = cards[: opts.limit]
         plans.append(
-            TaskPlan(cfg, protocol, cards, cfg.rounds or protocol.rounds, simulator, judge)
+            TaskPlan(cfg, protocol, cards, cfg.rounds or protocol.default_rounds, simulator, judge)
         )
 
     if not opts.skip_judge:
@@ -135,13 +138,11 @@ def build_plan(opts: RunOptions) -> RunPlan:
 
 def _check_judge_adapters(plans: list[TaskPlan], models: dict[str, ModelConfig]) -> None:
     """A local judge with one adapter per dimension must have every adapter its tasks need."""
-    from esc_bench.dimensions import DIMENSIONS
-
     for tp in plans:
-        cfg = models[tp.judge]
-        if cfg.backend != "hf" or not cfg.dimension_adapters:
+        cfg = models.get(tp.judge)
+        if cfg is None or cfg.backend != "hf" or not cfg.dimension_adapters:
             continue
-        need = [cfg.dimension_adapter(d.key, tp.config.language) for d in DIMENSIONS]
+        need = tp.protocol.judge_adapters(cfg, tp.config.language)
         missing = [a for a in need if a not in cfg.adapters]
         if missing:
             raise ConfigError(
@@ -157,7 +158,7 @@ def _task_hash(plan: TaskPlan) -> str:
     """
     h = hashlib.sha256()
     h.update(plan.config.model_copy(update={"judge": ""}).config_hash().encode())
-    h.update(plan.protocol.model_dump_json().encode())
+    h.update(plan.protocol.fingerprint().encode())
     h.update(f"{plan.rounds}|{plan.simulator}".encode())  # judges sit side by side: not hashed
     return h.hexdigest()[:16]
 

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esc_bench.engine.dialogue import run_dialogue
-from esc_bench.engine.judge import judge_dialogue
 from esc_bench.engine.plan import RunPlan, TaskPlan
 from esc_bench.engine.progress import RunProgress
-from esc_bench.dimensions import DIMENSION_NAMES
+from esc_bench.protocols.base import JudgeSeat
 from esc_bench.records import Card, DialogueRecord
 from esc_bench.store.manifest import build_manifest, finish_invocation, start_invocation
 
@@ -24,7 +23,7 @@ class WorkItem:
     model: str
     card_index: int
     dialogue: DialogueRecord | None = None  # already finished: only scoring is left
-    dimensions: tuple[str, ...] = DIMENSION_NAMES  # the dimensions still to score
+    dimensions: tuple[str, ...] = ()  # the protocol's scores still to get (all, for a new dialogue)
 
 
 @dataclass
@@ -53,9 +52,9 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
                 stale = prev is not None and prev.card_sha is not None and prev.card_sha != card_digest(card)
                 if prev is None or prev.status != "ok" or stale:
                     if not opts.score_only:
-                        items.append(WorkItem(tp, model, i))
+                        items.append(WorkItem(tp, model, i, dimensions=tp.protocol.score_names()))
                     continue
-                todo = () if opts.skip_judge else _dimensions_to_score(done_scores, prev, tp.judge)
+                todo = () if _skips_scoring(tp, opts.skip_judge) else _dimensions_to_score(done_scores, prev, tp)
                 if not todo:
                     skipped += 1
                     continue
@@ -63,11 +62,16 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
     return items, skipped
 
 
-def _dimensions_to_score(done: dict, d: DialogueRecord, judge: str) -> tuple[str, ...]:
-    """Dimensions with no score record yet, or whose judge call failed."""
+def _skips_scoring(tp: TaskPlan, skip_judge: bool) -> bool:
+    """--skip-judge skips judge calls; a dialogue that scores itself is scored anyway (no call)."""
+    return skip_judge and tp.protocol.spec.judged
+
+
+def _dimensions_to_score(done: dict, d: DialogueRecord, tp: TaskPlan) -> tuple[str, ...]:
+    """The protocol's scores with no record yet, or whose judge call failed."""
     return tuple(
-        dim for dim in DIMENSION_NAMES
-        if (rec := done.get((d.task, d.model, d.card_id, judge, dim))) is None or rec.error is not None
+        dim for dim in tp.protocol.score_names()
+        if (rec := done.get((d.task, d.model, d.card_id, tp.judge, dim))) is None or rec.error is not None
     )
 
 
@@ -78,7 +82,7 @@ def needed_models(plan: RunPlan, items: list[WorkItem]) -> list[str]:
     for it in items:
         if it.dialogue is None:
             names[it.model] = names[it.task.simulator] = None
-        if not plan.options.skip_judge:
+        if not plan.options.skip_judge and it.task.protocol.spec.judged:
             names[it.task.judge] = None
     return list(names)
 
@@ -143,14 +147,13 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
             else:
                 outcome.dialogues_failed += 1
         progress.dialogue_done(ok=d.status == "ok")
-        if d.status != "ok" or opts.skip_judge:
+        if d.status != "ok" or _skips_scoring(tp, opts.skip_judge):
             progress.judged()
             return
-        scores = await judge_dialogue(
-            d, protocol=tp.protocol, judge=backends[tp.judge], judge_name=tp.judge,
-            judge_config=plan.models[tp.judge], retries=tp.config.judge_retries,
-            dimensions=it.dimensions,
-        )
+        judge = None
+        if tp.protocol.spec.judged:
+            judge = JudgeSeat(backends[tp.judge], tp.judge, plan.models[tp.judge], tp.config.judge_retries)
+        scores = await tp.protocol.score(d, judge, it.dimensions)
         score_out.write_many(scores)
         outcome.scores_done += len(scores)
         outcome.scores_missing += sum(1 for s in scores if s.score is None and s.error is None)

@@ -72,6 +72,7 @@ def build_manifest(plan: "RunPlan") -> Manifest:
     models = {name: cfg.public_dict() for name, cfg in plan.models.items()}
     cards = {tp.name: [c.id for c in tp.cards] for tp in plan.tasks}
     protocols = {tp.name: tp.protocol.name for tp in plan.tasks}
+    specs = {tp.name: tp.protocol.spec for tp in plan.tasks}
     m = Manifest(
         run_id=plan.run_id,
         created=old.created if old else now_iso(),
@@ -86,6 +87,7 @@ def build_manifest(plan: "RunPlan") -> Manifest:
         models={**(old.models if old else {}), **models},
         config_hashes={**(old.config_hashes if old else {}), **plan.config_hashes},
         protocols={**(old.protocols if old else {}), **protocols},
+        specs={**(old.specs if old else {}), **specs},
         cards=_merge_cards(old.cards if old else {}, cards),
         cache={"enabled": plan.options.use_cache},
         invocations=list(old.invocations) if old else [],

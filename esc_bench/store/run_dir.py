@@ -13,7 +13,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esc_bench.errors import UserError
-from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
+from esc_bench.records import DialogueRecord, Leaderboard, ProtocolSpec, ScoreRecord
 from esc_bench.store.jsonl import JsonlWriter, read_records, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -50,6 +50,7 @@ class Manifest(BaseModel):
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved ModelConfig
     config_hashes: dict[str, str] = Field(default_factory=dict)  # "task:NAME" / "model:NAME" -> hash
     protocols: dict[str, str] = Field(default_factory=dict)  # task -> protocol name
+    specs: dict[str, ProtocolSpec] = Field(default_factory=dict)  # task -> its protocol's metrics (absent: ESC-Eval's)
     cards: dict[str, list[str]] = Field(default_factory=dict)  # task -> card ids, in plan order
     extra_judges: list[str] = Field(default_factory=list)  # added later by `esc-bench score`
     cache: dict[str, Any] = Field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""Scoring a finished dialogue on the seven dimensions, and parsing judge replies."""
+"""Rubric judging: one judge request per dimension, a 0-4 score parsed from each reply (or read
+from the label probabilities of a local judge)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import unicodedata
 
 from esc_bench.backends.base import BackendError, ChatRequest
 from esc_bench.config.schema import ModelConfig
-from esc_bench.dimensions import BY_NAME, DIMENSION_NAMES
-from esc_bench.engine.dialogue import ChatBackend, _one_line
+from esc_bench.dimensions import BY_NAME
+from esc_bench.errors import one_line
 from esc_bench.protocol import Protocol
+from esc_bench.protocols.base import ChatBackend
 from esc_bench.records import DialogueRecord, ErrorInfo, ScoreRecord, Usage
 
 LABELS = ("0", "1", "2", "3", "4")
@@ -39,7 +41,7 @@ async def judge_dialogue(
     judge_name: str,
     judge_config: ModelConfig,
     retries: int,
-    dimensions: tuple[str, ...] = DIMENSION_NAMES,
+    dimensions: tuple[str, ...],
 ) -> list[ScoreRecord]:
     """One request per dimension, all at once (a batching backend runs them together)."""
     return list(
@@ -84,7 +86,7 @@ async def _score_one(
         except BackendError as exc:
             return ScoreRecord(
                 **base, score=None, raw=reply, attempts=attempt + 1, usage=usage,
-                error=ErrorInfo(type=exc.kind, message=_one_line(exc.message), role="judge"),
+                error=ErrorInfo(type=exc.kind, message=one_line(exc.message), role="judge"),
             )
         usage.add(res.prompt_tokens, res.completion_tokens, res.cost, res.cached)
         reply = res.text

@@ -1,0 +1,1 @@
+"""Protocol plugins: `base` (the interface), `registry` (by name), one module per protocol."""
