@@ -49,8 +49,9 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
 
 
 def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """Parse YAML text (duplicate keys refused); `path` labels the errors."""
+    """Parse YAML text (duplicate keys and aliases refused); `path` labels the errors."""
     try:
+        _refuse_aliases(text, path)
         node = yaml.compose(text, Loader=_LOADER)
         data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
@@ -62,6 +63,17 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], 
     if node is not None:
         _collect_lines(path, node, (), lines)
     return data, lines
+
+
+def _refuse_aliases(text: str, path: Path | str) -> None:
+    """Refuse `*alias` before anything is built: nested aliases expand exponentially (a "billion
+    laughs" file of a few hundred bytes takes gigabytes). The event stream costs no expansion."""
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"{path}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed; "
+                "write the value out"
+            )
 
 
 def _collect_lines(path: Path | str, node: yaml.Node, at: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
