@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `esc-bench tasks | head`
         return 0
+    except OSError as exc:  # the environment: a path that is not a folder, a full disk, no permission
+        what = f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc) or type(exc).__name__
+        print(f"esc-bench: error: {' '.join(what.split())[:300]}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug: one line by default, the traceback on request
         import os
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class UserError(Exception):
@@ -43,3 +45,20 @@ def one_line(text: str, limit: int = 500) -> str:
     """Text on one line, cut to `limit` characters (for error records and messages)."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def parse_json(text: str | bytes, label: str, error: type[UserError] = DataError, *, line: int | None = None) -> Any:
+    """JSON from a user's file, or one error line: `label:line: invalid JSON: ...`.
+
+    Nesting too deep for the parser (a RecursionError) is the same kind of error, not a crash.
+    `line`: the line number of a JSONL line (the whole text is then that one line).
+    """
+    if isinstance(text, bytes):
+        text = decode_text(text, label, error)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{label}:{line or exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        where = f"{label}:{line}" if line else label
+        raise error(f"{where}: invalid JSON: nested too deeply") from None

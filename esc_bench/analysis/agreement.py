@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, DIMENSION_NAMES, SCORE_MAX, SCORE_MIN
-from esc_bench.errors import DataError, UserError, read_text
+from esc_bench.errors import DataError, UserError, parse_json, read_text
 from esc_bench.records import DialogueRecord, ScoreRecord
 
 K = SCORE_MAX - SCORE_MIN + 1  # 5 categories
@@ -99,10 +99,7 @@ def load_reference_file(path: Path) -> list[RefScore]:
             out.append(_row_to_ref({k.strip(): v for k, v in row.items() if k}, f"{path}:{i}"))
         return out
     if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        data = parse_json(text, str(path))
         if not isinstance(data, list):
             raise DataError(f"{path}: expected a JSON list of score objects")
         for i, r in enumerate(data):
@@ -113,10 +110,7 @@ def load_reference_file(path: Path) -> list[RefScore]:
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
+        row = parse_json(line, str(path), line=i)
         if not isinstance(row, dict):
             raise DataError(f"{path}:{i}: expected an object")
         out.append(_row_to_ref(row, f"{path}:{i}"))

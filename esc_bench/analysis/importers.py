@@ -9,14 +9,13 @@ imported run pairs with esc-bench runs over the same cards) and its language, so
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, SCORE_MAX, SCORE_MIN
-from esc_bench.errors import DataError, UserError, read_text
+from esc_bench.errors import DataError, UserError, parse_json, read_text
 from esc_bench.records import Card, DialogueRecord, ErrorInfo, Language, ScoreRecord, Turn, normalize_language
 
 SPEAKERS = {"AI assistant": "supporter", "ESC-Role": "seeker"}
@@ -26,12 +25,11 @@ TASK_BY_LANGUAGE = {"en": "esc_eval_en", "zh": "esc_eval_zh"}
 
 def _load_json(path: Path, what: str) -> Any:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} file {path} is a folder")
     if not path.is_file():
         raise UserError(f"{what} file {path} not found")
-    try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    return parse_json(read_text(path), str(path))
 
 
 def _index_key(k: str) -> tuple[int, str]:

@@ -18,6 +18,8 @@ T = TypeVar("T", bound=BaseModel)
 # libyaml's C parser when PyYAML has it (about 10x faster), else the pure-Python one; both safe.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+MAX_YAML_DEPTH = 100  # configs need a handful of levels; far below Python's recursion limit
+
 
 # -- where configs are found -------------------------------------------------------------
 
@@ -49,9 +51,9 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
 
 
 def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """Parse YAML text (duplicate keys and aliases refused); `path` labels the errors."""
+    """Parse YAML text (duplicate keys, aliases and deep nesting refused); `path` labels the errors."""
     try:
-        _refuse_aliases(text, path)
+        _check_events(text, path)
         node = yaml.compose(text, Loader=_LOADER)
         data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
@@ -65,15 +67,27 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], 
     return data, lines
 
 
-def _refuse_aliases(text: str, path: Path | str) -> None:
-    """Refuse `*alias` before anything is built: nested aliases expand exponentially (a "billion
-    laughs" file of a few hundred bytes takes gigabytes). The event stream costs no expansion."""
+def _check_events(text: str, path: Path | str) -> None:
+    """Refuse `*alias` and deep nesting before anything is built, from the event stream (cheap).
+
+    Nested aliases expand exponentially (a "billion laughs" file of a few hundred bytes takes
+    gigabytes); nesting deeper than any config needs would overflow the recursive steps after this.
+    """
+    depth = 0
     for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, yaml.AliasEvent):
             raise ConfigError(
                 f"{path}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed; "
                 "write the value out"
             )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(
+                    f"{path}:{event.start_mark.line + 1}: nested more than {MAX_YAML_DEPTH} levels deep"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _collect_lines(path: Path | str, node: yaml.Node, at: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:

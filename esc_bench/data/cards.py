@@ -7,7 +7,6 @@ keyed by path, size and modification time.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from importlib import resources
@@ -18,7 +17,7 @@ from pydantic import ValidationError
 
 from esc_bench.config.schema import CardSelection
 from esc_bench.data.upstream import fetch_pinned
-from esc_bench.errors import ConfigError, DataError, decode_text
+from esc_bench.errors import ConfigError, DataError, decode_text, parse_json
 from esc_bench.records import Card, Language
 
 MAX_BASE_CHARS = 20_000
@@ -156,15 +155,9 @@ def parse_cards(data: bytes, label: str, default_language: Language, jsonl: bool
     if jsonl:
         for n, line in enumerate(text.splitlines(), start=1):
             if line.strip():
-                try:
-                    items.append((f"{label}:{n}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{label}:{n}: invalid JSON: {e.msg} (column {e.colno})") from None
+                items.append((f"{label}:{n}", parse_json(line, label, line=n)))
     else:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{label}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+        doc = parse_json(text, label)
         if not isinstance(doc, list):
             raise DataError(
                 f"{label}: expected a JSON list of cards, got {type(doc).__name__} "

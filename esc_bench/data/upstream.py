@@ -21,7 +21,6 @@ Environment:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import http.client
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from esc_bench.data.upstream_extract import extract_protocol
-from esc_bench.errors import DataError
+from esc_bench.errors import DataError, parse_json, read_text
 from esc_bench.protocol import Protocol
 
 UPSTREAM_REPO = "haidequanbu/ESC-Eval"
@@ -92,10 +91,7 @@ def pins(source: PinnedSource = ESC_EVAL) -> dict[str, str]:
     env = os.environ.get("ESC_BENCH_UPSTREAM_PINS")
     if not env:
         return result
-    try:
-        extra = json.loads(Path(env).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"ESC_BENCH_UPSTREAM_PINS={env}: cannot read pins JSON: {e}") from None
+    extra = parse_json(read_text(Path(env), what="pins file (ESC_BENCH_UPSTREAM_PINS)"), f"ESC_BENCH_UPSTREAM_PINS={env}")
     if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
         raise DataError(f"ESC_BENCH_UPSTREAM_PINS={env}: expected a JSON object {{path: sha256}}")
     result.update({k: v.lower() for k, v in extra.items()})

@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from esc_bench.errors import UserError
+from esc_bench.errors import UserError, parse_json
 from esc_bench.local import internlm2, spm
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -385,13 +385,10 @@ def convert_adapter(src: Path, dst: Path, heads: internlm2.Heads, base_path: str
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read {what or path.name} ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON (line {exc.lineno})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    data = parse_json(raw, str(path), UserError)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object")
     return data
