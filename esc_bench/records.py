@@ -101,6 +101,7 @@ class DialogueRecord(BaseModel):
     language: Language
     source: str | None = None
     category: str | None = None
+    card: Card | None = None  # the role card the seeker was given (absent in runs made before it was stored)
     status: Literal["ok", "failed"]
     transcript: list[Turn] = Field(default_factory=list)
     error: ErrorInfo | None = None

@@ -36,7 +36,8 @@ def test_a_uniformly_better_model_is_detected(tmp_path: Path) -> None:
     cmp = compare_sides(a, b)
     assert cmp.n_pairs == 12 and cmp.tasks == ["t_en"] and not cmp.differences
     for row in cmp.rows:
-        assert (row.n, row.diff, row.ci95, row.win, row.tie, row.loss) == (12, 1.0, (1.0, 1.0), 12, 0, 0)
+        # B − A, counted from B's side (orientation of issue 9: an improvement of B is positive)
+        assert (row.n, row.diff, row.ci95, row.win, row.tie, row.loss) == (12, -1.0, (-1.0, -1.0), 0, 0, 12)
         assert row.verdict == "A higher"
         assert row.p_value == pytest.approx(2 / 2**12)  # all 12 differences positive and equal
     assert [r.dimension for r in cmp.rows] == [*DIMENSION_NAMES, "average"]
@@ -60,14 +61,14 @@ def test_known_values_for_a_noisy_difference(tmp_path: Path) -> None:
     cmp = compare_sides(Side.from_run(run, "a"), Side.from_run(run, "b"), seed=3)
     row = cmp.rows[DIMENSION_NAMES.index("empathy")]
     xa, xb = table["a"][:, 2].astype(float), table["b"][:, 2].astype(float)
-    assert row.diff == pytest.approx((xa - xb).mean())
-    assert row.ci95 == pytest.approx(paired_bootstrap_diff_ci(xa, xb, seed=3), abs=1e-6)
+    assert row.diff == pytest.approx((xb - xa).mean())  # B − A
+    assert row.ci95 == pytest.approx(paired_bootstrap_diff_ci(xb, xa, seed=3), abs=1e-6)
     assert row.p_value == pytest.approx(paired_test_result(xa, xb).p_value, abs=1e-6)
-    assert (row.win, row.tie, row.loss) == (int((xa > xb).sum()), int((xa == xb).sum()), int((xa < xb).sum()))
+    assert (row.win, row.tie, row.loss) == (int((xb > xa).sum()), int((xa == xb).sum()), int((xb < xa).sum()))
     lo, hi = row.ci95
     assert (row.verdict == NO_DIFFERENCE) == (lo <= 0 <= hi)
     avg = cmp.rows[-1]
-    assert avg.dimension == "average" and avg.diff == pytest.approx((table["a"].mean(1) - table["b"].mean(1)).mean(), abs=1e-6)
+    assert avg.dimension == "average" and avg.diff == pytest.approx((table["b"].mean(1) - table["a"].mean(1)).mean(), abs=1e-6)
 
 
 def test_pairing_by_task_and_card_skips_failed_missing_and_unpaired(tmp_path: Path) -> None:
@@ -168,4 +169,4 @@ def test_the_average_row_skips_a_pair_with_no_dimension_scored_on_both_sides(tmp
              score=lambda t, m, i, d: (None if d == "fluency" else 1) if i == 0 else 1)
     cmp = compare_sides(Side.from_run(load_run(tmp_path / "ra"), "a"), Side.from_run(load_run(tmp_path / "rb"), "b"))
     avg = cmp.rows[-1]
-    assert avg.n == 3 and avg.diff == 2.0
+    assert avg.n == 3 and avg.diff == -2.0  # B − A

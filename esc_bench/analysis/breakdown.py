@@ -72,7 +72,8 @@ def group_label(facet: str, key: str) -> str:
     return key
 
 
-def _order(facet: str, key: str) -> tuple[int, str]:
+def group_order(facet: str, key: str) -> tuple[int, str]:
+    """Sort key of a group: the paper's order, then others by name, unknown last."""
     known = {
         "language": list(LANGUAGE_NAMES),
         "source": list(dict.fromkeys(SOURCE_NAMES.values())),
@@ -137,7 +138,7 @@ def breakdown(
             )
         )
     model_order = {m: i for i, m in enumerate(dict.fromkeys(d.model for d in dialogues))}
-    rows.sort(key=lambda r: (_order(facet, r.group), model_order[r.model]))
+    rows.sort(key=lambda r: (group_order(facet, r.group), model_order[r.model]))
     return rows
 
 

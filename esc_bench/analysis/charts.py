@@ -110,3 +110,33 @@ def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> s
         if entries:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         return _inline_svg(fig)
+
+
+def diff_ci_svg(rows: list, title: str, label_a: str, label_b: str, scale: str = "4") -> str:
+    """A forest plot of B − A per dimension (rows: DimComparison): the mean difference with its
+    95% CI, a line at 0; green where B is higher, red where A is, grey where the CI spans 0."""
+    from matplotlib.figure import Figure
+
+    factor = 1.0 if scale == "4" else float(SCALE_100)
+    shown = [r for r in rows if r.diff is not None]
+    with _rc():
+        fig = Figure(figsize=(6.4, 0.42 * max(1, len(shown)) + 1.2))
+        ax = fig.add_subplot()
+        for y, r in enumerate(reversed(shown)):
+            d = r.diff * factor
+            lo, hi = (r.ci95[0] * factor, r.ci95[1] * factor) if r.ci95 is not None else (d, d)
+            color = "#8a919c"
+            if r.ci95 is not None and lo > 0:
+                color = "#0a7a32"
+            elif r.ci95 is not None and hi < 0:
+                color = "#b3261e"
+            ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=3,
+                        markersize=5, linewidth=1.4)
+        ax.axvline(0.0, color="#1d2330", linewidth=0.8)
+        ax.set_yticks(range(len(shown)))
+        ax.set_yticklabels([r.dimension for r in reversed(shown)])
+        ax.set_ylim(-0.6, len(shown) - 0.4)
+        ax.set_xlabel(_label(f"B − A ({label_b} − {label_a}), 95% CI; right of 0: B higher"))
+        ax.set_title(_label(title))
+        ax.spines[["top", "right"]].set_visible(False)
+        return _inline_svg(fig)

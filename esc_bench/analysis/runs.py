@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.errors import UserError
 from esc_bench.records import DialogueRecord, ScoreRecord
 from esc_bench.store.run_dir import Manifest, RunDir
@@ -118,6 +119,15 @@ def scores_by_dialogue(scores: list[ScoreRecord]) -> dict[DialogueKey, dict[str,
     for s in scores:
         out.setdefault((s.task, s.model, s.card_id), {})[s.dimension] = s.score
     return out
+
+
+def metric_names(run: LoadedRun | None) -> list[str]:
+    """The scores a run's reports show, in report order: the one place analyses take them from.
+
+    Today every protocol scores ESC-Eval's seven dimensions; a protocol that declares its own
+    metrics will be read here.
+    """
+    return list(DIMENSION_NAMES)
 
 
 def dialogue_average(dims: dict[str, int | None]) -> float | None:

@@ -43,5 +43,30 @@ def write_json(obj: Any, path: Path | None) -> None:
     write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", path)
 
 
+FORMATS = ("console", "md", "json", "html")
+_SUFFIX = {".md": "md", ".markdown": "md", ".json": "json", ".html": "html", ".htm": "html"}
+
+
+def add_format_options(parser, what: str) -> None:
+    """--format and -o: the one convention of every command that writes a result."""
+    parser.add_argument("--format", choices=FORMATS,
+                        help="console (default), md, json or html; with -o FILE and no --format, the file's suffix")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help=f"write the {what} here (default stdout)")
+
+
+def output_format(args) -> str:
+    """The format asked for: --format, else the suffix of -o FILE, else console."""
+    fmt = getattr(args, "format", None)
+    out = getattr(args, "output", None)
+    if fmt is None and out is not None and str(out) != "-":
+        fmt = _SUFFIX.get(Path(out).suffix.lower())
+        if fmt is None:
+            raise UserError(f"cannot tell the format from {out}; give --format md|json|html")
+    fmt = fmt or "console"
+    if fmt == "console" and out is not None and str(out) != "-":
+        raise UserError("-o needs --format md, json or html")
+    return fmt
+
+
 def add_seed(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esc_bench.commands._output import add_seed, make_console, write_json, write_text
+from esc_bench.commands._output import (
+    add_format_options,
+    add_seed,
+    make_console,
+    output_format,
+    write_json,
+    write_text,
+)
 from esc_bench.errors import UserError
-
-FORMATS = ("console", "md", "json", "html")
-_SUFFIX = {".md": "md", ".markdown": "md", ".json": "json", ".html": "html", ".htm": "html"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folder(s)")
-    parser.add_argument("--format", choices=FORMATS, help="console (default), md, json or html")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here (default stdout)")
+    add_format_options(parser, "report")
     parser.add_argument("--scale", choices=["4", "100"], default="4", help="0-4 (default) or the paper's 0-100")
     parser.add_argument("--judge", help="use this judge's scores (default: each task's own judge)")
     parser.add_argument("--no-breakdowns", action="store_true", help="leaderboard tables only")
@@ -28,23 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_seed(parser)
 
 
-def _format(args: argparse.Namespace) -> str:
-    fmt = getattr(args, "format", None)
-    out = getattr(args, "output", None)
-    if fmt is None and out is not None and str(out) != "-":
-        fmt = _SUFFIX.get(Path(out).suffix.lower())
-        if fmt is None:
-            raise UserError(f"cannot tell the format from {out}; give --format md|json|html")
-    fmt = fmt or "console"
-    if fmt == "console" and out is not None and str(out) != "-":
-        raise UserError("-o needs --format md, json or html")
-    return fmt
-
-
 def run(args: argparse.Namespace) -> int:
     from esc_bench.analysis.report import build_report
 
-    fmt = _format(args)
+    fmt = output_format(args)
     facets = () if getattr(args, "no_breakdowns", False) else ("language", "source", "category")
     scale = str(getattr(args, "scale", "4"))
     max_dialogues = getattr(args, "max_dialogues", None)

@@ -141,6 +141,7 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
                 seeker=backends[tp.simulator], supporter=backends[it.model],
             )
             d.card_sha = card_digest(card)
+            d.card = card
             dialogue_out.write(d)
             if d.status == "ok":
                 outcome.dialogues_done += 1

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from esc_bench.dimensions import DIMENSION_NAMES
-from esc_bench.records import DialogueRecord, ErrorInfo, ScoreRecord, Turn
+from esc_bench.records import Card, DialogueRecord, ErrorInfo, ScoreRecord, Turn
 from esc_bench.store.run_dir import Manifest, RunDir
 
 SOURCES_EN = ["ESconv", "ExTES", "MHP", "Psych", "EPITOME"]
@@ -16,7 +16,8 @@ ScoreFn = Callable[[str, str, int, str], int | None]  # (task, model, card index
 
 
 def dialogue(task: str, model: str, card: str, *, language: str = "en", status: str = "ok",
-             source: str | None = None, category: str | None = None, text: str = "") -> DialogueRecord:
+             source: str | None = None, category: str | None = None, text: str = "",
+             card_text: str | None = None) -> DialogueRecord:
     transcript = [] if status == "failed" else [
         Turn(speaker="supporter", text=f"Hello from {model}"),
         Turn(speaker="seeker", text=text or f"I need help ({card})"),
@@ -25,6 +26,8 @@ def dialogue(task: str, model: str, card: str, *, language: str = "en", status: 
     return DialogueRecord(
         task=task, model=model, card_id=card, language=language, source=source, category=category,
         status=status, transcript=transcript,
+        card=None if card_text is None else Card(id=card, base=card_text, language=language, res=category,
+                                                 source=source),
         error=ErrorInfo(type="timeout", message="supporter timed out", role="supporter", round=2)
         if status == "failed" else None,
     )
@@ -43,12 +46,14 @@ def make_run(
     extra_scores: list[ScoreRecord] | None = None,
     raw: Callable[[str, str, int, str], str | None] | None = None,
     text: Callable[[str, str, int], str] | None = None,
+    card_text: Callable[[str, int], str | None] | None = None,
 ) -> RunDir:
     """A run folder: each task x model x card a dialogue, each ok dialogue 7 scores by `judge`.
 
     tasks: name -> {language, protocol, simulator, judge}; default one English task `t_en`.
     score(task, model, i, dim) gives each score (None = missing); default a fixed pattern.
     text(task, model, i) gives the seeker's line of each transcript (default names the card).
+    card_text(task, i) is the role card's text stored with each dialogue (default none: an older run).
     """
     tasks = tasks or {"t_en": {"language": "en"}}
     score = score or (lambda task, model, i, dim: (i + len(model) + DIMENSION_NAMES.index(dim)) % 5)
@@ -73,7 +78,8 @@ def make_run(
                 status = "failed" if (task, model, i) in failed else "ok"
                 src = (SOURCES_EN[i % len(SOURCES_EN)] if lang == "en" else ["PsyQA", "smile"][i % 2])
                 dialogues.append(dialogue(task, model, card, language=lang, status=status, source=src,
-                                          category=CATEGORIES[i % 3], text=text(task, model, i) if text else ""))
+                                          category=CATEGORIES[i % 3], text=text(task, model, i) if text else "",
+                                          card_text=card_text(task, i) if card_text else None))
                 if status == "failed":
                     continue
                 for dim in DIMENSION_NAMES:

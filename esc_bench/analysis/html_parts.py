@@ -1,0 +1,115 @@
+"""Pieces both HTML pages (report and comparison) are made of: escaping, the style sheet, a role
+card, a transcript, a dialogue's scores with the judge's replies (wrapped, collapsible)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from esc_bench.analysis.breakdown import category_label, source_name
+from esc_bench.records import DialogueRecord, ScoreRecord
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;margin:0;color:#1d2330;background:#fafbfc}
+main{max-width:1280px;margin:0 auto;padding:24px}
+h1{font-size:1.6em;margin:0 0 4px}h2{margin-top:36px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
+.meta{color:#5a6270;font-size:.9em}.note{background:#fff7e0;border-left:4px solid #e0b100;padding:6px 10px;margin:6px 0}
+table{border-collapse:collapse;margin:10px 0 18px;font-size:.88em;background:#fff}
+th,td{border:1px solid #d8dde6;padding:4px 8px;text-align:right;white-space:nowrap}
+th{background:#eef1f6}td.l,th.l{text-align:left}td.best{font-weight:bold;color:#0a7a32}
+td.up{color:#0a7a32;font-weight:bold}td.down{color:#b3261e;font-weight:bold}td.wrap{white-space:normal}
+.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.charts figure{margin:0}
+.charts svg{max-width:100%;height:auto}
+details.dlg{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:6px 10px;min-width:0}
+details.dlg>summary{cursor:pointer}.failed{color:#b3261e}.turn{margin:4px 0;padding:6px 10px;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere}
+.supporter{background:#e8f1ff}.seeker{background:#f1f1f1}.who{font-weight:bold;font-size:.85em;color:#5a6270}
+.rolecard{background:#fffdf3;border:1px solid #eadfb0;border-radius:6px;padding:6px 10px;margin:6px 0;white-space:pre-wrap;overflow-wrap:anywhere}
+.rolecard .who{display:block}
+section.cardgroup{border-top:1px solid #d8dde6;padding:8px 0}
+.side{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:10px;align-items:start}
+table.scores{width:100%}table.scores td.reply{white-space:normal;text-align:left;width:100%}
+details.reply>summary{cursor:pointer;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:40em}
+pre.raw{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:.85em;max-height:16em;overflow:auto;text-align:left}
+.scroll{overflow-x:auto;max-width:100%}
+#filter{padding:6px;width:320px;font-size:1em}
+"""
+
+
+def e(x: object) -> str:
+    """HTML-escaped text (quotes too: safe in attributes)."""
+    return escape(str(x), quote=True)
+
+
+def card_meta(d: DialogueRecord) -> str:
+    meta = [f"language {d.language}"]
+    if d.source:
+        meta.append(f"source {source_name(d.source)}")
+    if d.category:
+        meta.append(f"category {category_label(d.category)}")
+    return ", ".join(meta)
+
+
+def card_html(d: DialogueRecord) -> str:
+    """The role card the seeker played, as the run stored it (or why it is not shown)."""
+    if d.card is None:
+        return (f'<p class="meta">card {e(d.card_id)} ({e(card_meta(d))}); the run did not store the card '
+                "text (recorded before esc-bench stored it)</p>")
+    extra = f"\n{d.card.base_biaozhu}" if d.card.base_biaozhu else ""
+    return (f'<div class="rolecard"><span class="who">role card {e(d.card_id)} ({e(card_meta(d))}): '
+            f"what the seeker was given</span>{e(d.card.base + extra)}</div>")
+
+
+def transcript_html(d: DialogueRecord) -> str:
+    parts = []
+    if d.error is not None:
+        parts.append(f'<p class="failed">{e(d.error.type)} ({e(d.error.role or "?")}, round '
+                     f"{e(d.error.round if d.error.round is not None else '?')}): {e(d.error.message)}</p>")
+    for t in d.transcript:
+        parts.append(f'<div class="turn {e(t.speaker)}"><div class="who">{e(t.speaker)}</div>{e(t.text)}</div>')
+    return "\n".join(parts)
+
+
+def _first_line(text: str, limit: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def scores_html(recs: dict[str, ScoreRecord], metrics: list[str], judge: str | None) -> str:
+    """A dialogue's scores, each with the judge's reply folded under its first line."""
+    if not recs:
+        return ""
+    rows = []
+    for dim in metrics:
+        r = recs.get(dim)
+        if r is None:
+            continue
+        score = "–" if r.score is None else str(r.score)
+        reply = ""
+        if r.raw is not None:
+            reply = (f'<details class="reply"><summary>{e(_first_line(r.raw))}</summary>'
+                     f'<pre class="raw">{e(r.raw)}</pre></details>')
+        elif r.error is not None:
+            reply = f'<span class="failed">{e(r.error.type)}: {e(r.error.message)}</span>'
+        rows.append(f'<tr><td class="l">{e(dim)}</td><td>{e(score)}</td><td>{r.attempts}</td>'
+                    f'<td class="reply">{reply}</td></tr>')
+    return (f'<table class="scores"><thead><tr><th class="l">dimension</th><th>score</th><th>attempts</th>'
+            f'<th class="l">judge reply ({e(judge)})</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def page(title: str, body: str, script: str = "") -> str:
+    """A whole self-contained page."""
+    js = f"<script>{script}</script>\n" if script else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+{body}
+</main>
+{js}</body>
+</html>
+"""
