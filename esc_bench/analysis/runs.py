@@ -124,10 +124,12 @@ def scores_by_dialogue(scores: list[ScoreRecord]) -> dict[DialogueKey, dict[str,
 def metric_names(run: LoadedRun | None) -> list[str]:
     """The scores a run's reports show, in report order: the one place analyses take them from.
 
-    Today every protocol scores ESC-Eval's seven dimensions; a protocol that declares its own
-    metrics will be read here.
+    Each task's protocol declares its metrics (manifest `specs`); a run recorded before that
+    scores ESC-Eval's seven dimensions.
     """
-    return list(DIMENSION_NAMES)
+    specs = run.manifest.specs.values() if run is not None else ()
+    names = list(dict.fromkeys(m for spec in specs for m in spec.metric_names))
+    return names or list(DIMENSION_NAMES)
 
 
 def dialogue_average(dims: dict[str, int | None]) -> float | None:
