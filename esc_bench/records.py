@@ -35,6 +35,7 @@ class Card(BaseModel):
     base_biaozhu: str | None = None
     res: str | None = None  # category
     source: str | None = None  # dataset the card came from
+    opening: str | None = None  # the seeker's first line, when the card's source gives one (SAGE profiles)
 
     @field_validator("id", mode="before")
     @classmethod

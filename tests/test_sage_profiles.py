@@ -139,3 +139,31 @@ def test_a_local_profile_file(tmp_path: Path) -> None:
     assert [p.id for p in load_profiles(path)] == ["p1", "p2"]
     with pytest.raises(DataError, match="not found"):
         load_profiles(tmp_path / "none.jsonl")
+
+
+def test_sage_card_source(sage_mirror: StaticServer) -> None:
+    from esc_bench.config.schema import CardSelection
+    from esc_bench.data.cards import load_cards
+    from esc_bench.errors import ConfigError
+
+    cards = load_cards(CardSelection(source="sage", first=3), "zh")
+    profiles = load_profiles()[:3]
+    assert [c.id for c in cards] == [p.id for p in profiles]
+    assert all(c.opening == p.first_talk and c.source == "SAGE" and c.res == p.main_cha for c, p in zip(cards, profiles))
+    assert profiles[0].scene.strip() in cards[0].base and profiles[0].first_talk in cards[0].base
+    with pytest.raises(ConfigError, match="SAGE's profiles are Chinese"):
+        load_cards(CardSelection(source="sage"), "en")
+
+
+def test_sage_tasks_plan_with_no_judge(sage_mirror: StaticServer, tmp_path: Path) -> None:
+    from esc_bench.engine.plan import RunOptions, build_plan
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("sim", "sup"):
+        (models / f"{name}.yaml").write_text(f"backend: openai\nmodel: {name}\napi_base: http://127.0.0.1:9/v1\n")
+    plan = build_plan(RunOptions(models=["sup"], tasks=["sage_zh"], simulator="sim", judge=None, limit=5,
+                                 output=tmp_path / "out", model_configs=[models]))
+    [tp] = plan.tasks
+    assert tp.protocol.name == "sage" and tp.rounds == 10 and len(tp.cards) == 5 and tp.cards[0].opening
+    assert tp.judge == "self" and set(plan.models) == {"sim", "sup"}

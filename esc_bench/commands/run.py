@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     opts = options_from_args(args)
     plan = build_plan(opts)  # every check happens here, before any model is called
+    for tp in plan.tasks:
+        if opts.judge and not tp.protocol.spec.judged:
+            console.print(f"note: task {tp.name} scores itself (protocol {tp.protocol.name}): "
+                          f"--judge {opts.judge} is ignored for it", highlight=False)
     return execute_plan(plan, console, scale=args.scale)
 
 

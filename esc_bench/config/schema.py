@@ -85,7 +85,7 @@ class ModelConfig(_Strict):
 class CardSelection(_Strict):
     """Which cards a task evaluates."""
 
-    source: str = "official"  # official | bundled | a path to a JSON list or JSONL file
+    source: str = "official"  # official | bundled | sage (SAGE's profiles) | a path to a JSON list or JSONL file
     language: Language | None = None  # defaults to the task's language
     sources: list[str] | None = None  # dataset filter (case-insensitive): ESConv, MHP, PsyQA, ...
     categories: list[str] | None = None  # card `res` filter

@@ -119,12 +119,18 @@ def _source_cards(source: str, lang: Language, base_dir: Path | None) -> tuple[l
         if not path.is_file():
             raise DataError(f"bundled cards missing from the installed package: {path}")
         return _load_file(path, lang), f"bundled cards ({path.name})"
+    if source == "sage":
+        from esc_bench.data.sage_profiles import PROFILES_PATH, load_profiles, profile_card
+
+        if lang != "zh":
+            raise ConfigError(f"cards.source 'sage': SAGE's profiles are Chinese, not {lang!r}")
+        return [profile_card(p) for p in load_profiles()], f"SAGE profiles ({PROFILES_PATH})"
     path = Path(source).expanduser()
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
     if not path.is_file():
         raise ConfigError(
-            f"card file {path} not found (cards.source is 'official', 'bundled' or a JSON/JSONL file path)"
+            f"card file {path} not found (cards.source is 'official', 'bundled', 'sage' or a JSON/JSONL file path)"
         )
     return _load_file(path, lang), str(path)
 

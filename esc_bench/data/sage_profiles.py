@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esc_bench.data.upstream import SAGE, fetch_pinned
 from esc_bench.errors import DataError, decode_text
+from esc_bench.records import Card
 
 PROFILES_PATH = "SAGE/profile/simulator_profile_withfirsttalk.jsonl"
 
@@ -91,4 +92,12 @@ def profile_text(profile: SageProfile) -> str:
         f"## 性格类型\n{character}\n\n"
         f"## 你想从这次谈话中得到的（藏在心里，不要直接说出来）\n{profile.task.strip()}\n\n"
         f"## 你的开场白\n{profile.first_talk.strip()}\n"
+    )
+
+
+def profile_card(profile: SageProfile) -> Card:
+    """A profile as a card: the profile text, its opening line, the character type as category."""
+    return Card(
+        id=profile.id, base=profile_text(profile), language="zh", res=profile.main_cha or None,
+        source="SAGE", opening=profile.first_talk,
     )

@@ -34,6 +34,10 @@ def _load_entry_points() -> None:
     _entry_points_loaded = True
     from importlib.metadata import entry_points
 
+    from esc_bench.protocols.sage import factory as sage_factory
+
+    _registry.setdefault("sage", sage_factory)  # built in: the sentient-agent protocol
+
     for ep in entry_points(group="esc_bench.protocols"):
         _registry.setdefault(ep.name, ep.load())
 
