@@ -131,7 +131,7 @@ def test_tasks_and_models_commands_list_and_validate(tmp_path: Path, capsys) -> 
 
     assert main(["tasks", "validate"]) == 0
     out = capsys.readouterr().out
-    assert "esc_eval_en" in out and "all 7 task files validate" in out
+    assert "esc_eval_en" in out and "all 10 task files validate" in out  # 7 + sage_zh, sage_en, sage (issue 11)
     write(tmp_path, "broken.yaml", "language: en\nprotocl: esc-bench\n")
     assert main(["tasks", "validate", "--tasks-dir", str(tmp_path)]) == 2
     captured = capsys.readouterr()
