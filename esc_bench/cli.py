@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agreement": ("agreement", "a judge's agreement with reference scores"),
     "leaderboard": ("leaderboard", "merge runs into one leaderboard JSON"),
     "import-upstream": ("import_upstream", "import ESC-Eval's upstream transcript and score files"),
+    "import-sage": ("import_sage", "import one of SAGE's published result files as a sage run"),
     "convert-rank": ("esc_bench.local.convert_rank", "convert ESC-RANK (InternLM2 + LoRA) to Llama + LoRA"),
 }
 
