@@ -127,3 +127,19 @@ def test_sigkill_mid_dialogue_then_resume_repeats_no_call(tmp_path: Path) -> Non
     [got] = read_records(out / "dialogues.jsonl", DialogueRecord)
     [want] = read_records(tmp_path / "ref_run" / "dialogues.jsonl", DialogueRecord)
     assert got.transcript == want.transcript and got.end == want.end == "rounds"
+
+
+def test_compare_two_sage_runs(tmp_path: Path, capsys) -> None:
+    with FakeOpenAI(reply=SageSeeker()) as srv:
+        models, tasks = write_setup(tmp_path, srv.url, ("up", "down", "bye", "flat"))
+        assert run(models, tasks, tmp_path / "a", "--cache-dir", str(tmp_path / "c"), sups="sup-a") == 0
+        assert run(models, tasks, tmp_path / "b", "--cache-dir", str(tmp_path / "c"), sups="sup-b") == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json",
+                 "-o", str(tmp_path / "cmp.json")]) == 0
+    blob = (tmp_path / "cmp.json").read_text(encoding="utf-8")
+    assert '"emotion"' in blob and "fluency" not in blob
+    # the scripted seeker ignores the supporter: every pair ties on the final emotion
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "emotion" in out and "0/4/0" in out and "no detectable difference" in out
