@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from esc_bench.analysis.report import Report
+from esc_bench.analysis.sage_report import report_protocols, sage_markdown, sage_rows
 from esc_bench.analysis.tables import _md_escape, breakdown_markdown, leaderboard_markdown
 
 
@@ -18,6 +19,7 @@ def report_markdown(report: Report, scale: str = "4") -> str:
     if report.notes:
         lines.append("")
     lines += ["## Leaderboard", "", leaderboard_markdown(report.board, scale)]
+    lines += [sage_markdown(sage_rows(report.dialogues, report_protocols(report), seed=report.seed))]
     if report.breakdowns:
         lines += ["## Breakdowns", ""]
         for facet, rows in report.breakdowns.items():

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from esc_bench.data.sage_results import PublishedDialogue, parse_result_file
 from esc_bench.errors import UserError
 from esc_bench.protocols import sage_mechanics as rules
@@ -48,6 +50,7 @@ def dialogue_records(dialogues: list[PublishedDialogue], *, task: str, model: st
             if t.speaker == "supporter":
                 transcript.append(Turn(speaker="supporter", text=t.text))
                 continue
+            assert t.emotion is not None  # the parser requires it on seeker turns
             state = SageState(emotion=t.emotion, change=t.change, thoughts=t.thoughts,
                               goodbye=end == "goodbye" and i == last_seeker)
             transcript.append(Turn(speaker="seeker", text=t.text, state=state.model_dump(mode="json")))
@@ -109,10 +112,12 @@ def import_sage(
         ids.extend(d.card_id for d in dialogues if d.card_id not in ids)
         rd.write_manifest(manifest)
         writer = rd.dialogue_writer()
-        writer.write_many(dialogues)
+        d_lines: list[BaseModel] = [*dialogues]
+        writer.write_many(d_lines)
         writer.close()
         swriter = rd.score_writer()
-        swriter.write_many(scores)
+        s_lines: list[BaseModel] = [*scores]
+        swriter.write_many(s_lines)
         swriter.close()
         board = run_leaderboard(load_run(rd.path), seed=seed)
         rd.write_leaderboard(board)

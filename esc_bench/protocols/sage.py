@@ -17,6 +17,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from esc_bench.backends.base import Message
+from esc_bench.protocols import sage_mechanics as rules
 from esc_bench.protocols.base import (
     CallBudget,
     JudgeSeat,
@@ -25,9 +27,6 @@ from esc_bench.protocols.base import (
     TurnContext,
     self_score,
 )
-
-from esc_bench.backends.base import Message
-from esc_bench.protocols import sage_mechanics as rules
 from esc_bench.protocols.sage_prompts import (
     WORDING,
     feel_messages,
