@@ -114,3 +114,14 @@ def test_report_shows_the_sage_block(tmp_path: Path, capsys) -> None:
     assert main(["report", str(out)]) == 0
     console = capsys.readouterr().out
     assert "sentient agent (SAGE)" in console and "63.3 [" in console
+
+
+def test_html_report_draws_the_trajectories(tmp_path: Path) -> None:
+    out = tmp_path / "pub"
+    assert _import(out, "gpt-4.5") == 0
+    assert main(["report", str(out), "--format", "html", "-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert '<h2 id="sage">Sentient agent (SAGE)</h2>' in page
+    assert "sage_zh: emotion trajectories" in page and "gpt-4.5 (n=12)" in page
+    section = page.split('<h2 id="sage">')[1].split('<h2 id="breakdowns">')[0]
+    assert "<svg" in section and "| 3 | 1 |" not in section and "<td>63.3 [" in section

@@ -166,6 +166,8 @@ def _dialogues_html(report: Report, max_dialogues: int | None) -> str:
 
 def report_html(report: Report, scale: str = "4", *, max_dialogues: int | None = None) -> str:
     """The whole page as a string."""
+    from esc_bench.analysis.sage_report import sage_html
+
     runs = ", ".join(f"{r.run_id} ({r.path})" for r in report.runs)
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in report.notes)
     return f"""<!DOCTYPE html>
@@ -184,6 +186,7 @@ def report_html(report: Report, scale: str = "4", *, max_dialogues: int | None =
 {notes}
 <h2 id="leaderboard">Leaderboard</h2>
 {_leaderboard_html(report, scale)}
+{sage_html(report)}
 <h2 id="breakdowns">Breakdowns</h2>
 {_breakdowns_html(report, scale)}
 <h2 id="dialogues">Dialogues</h2>

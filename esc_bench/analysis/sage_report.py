@@ -92,3 +92,70 @@ def render_sage(rows: list[SageRow], console: Console) -> None:
     for r in rows:
         table.add_row(*row_cells(r))
     console.print(table)
+
+
+def trajectory_svg(task: str, curves: dict[str, list[list[int]]]) -> str:
+    """Emotion per seeker turn for one task: each model's mean (a dialogue that ended keeps its
+    final emotion) with a 95% band (mean ± 1.96 standard errors), and every dialogue's own curve."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from esc_bench.analysis.charts import _inline_svg, _label, _rc
+
+    with _rc():
+        fig, ax = plt.subplots(figsize=(7.0, 3.6))
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, (model, trajs) in enumerate(sorted(curves.items())):
+            color = colors[i % len(colors)]
+            rows = [t for t in trajs if t]
+            if not rows:
+                continue
+            for t in rows:
+                ax.plot(range(len(t)), t, color=color, alpha=0.15, linewidth=0.8)
+            length = max(len(t) for t in rows)
+            filled = [[t[j] if j < len(t) else t[-1] for j in range(length)] for t in rows]
+            means = [sum(col) / len(col) for col in zip(*filled)]
+            half = []
+            for j, col in enumerate(zip(*filled)):
+                n = len(col)
+                var = sum((v - means[j]) ** 2 for v in col) / (n - 1) if n > 1 else 0.0
+                half.append(1.96 * math.sqrt(var / n) if n > 1 else 0.0)
+            xs = list(range(length))
+            ax.fill_between(xs, [m - h for m, h in zip(means, half)], [m + h for m, h in zip(means, half)],
+                            color=color, alpha=0.2, linewidth=0)
+            ax.plot(xs, means, color=color, linewidth=2, label=_label(f"{model} (n={len(rows)})"))
+        ax.axhline(rules.SUCCESS_AT, color="#2a7", linestyle=":", linewidth=1)
+        ax.axhline(rules.FAILURE_BELOW, color="#c33", linestyle=":", linewidth=1)
+        ax.set_ylim(-2, 102)
+        ax.set_xlabel("seeker turn (0 = opening line)")
+        ax.set_ylabel("emotion")
+        ax.set_title(_label(f"{task}: emotion trajectories"))
+        ax.legend(loc="lower left", fontsize=8)
+        svg = _inline_svg(fig)
+        plt.close(fig)
+    return svg
+
+
+def sage_html(report: Report) -> str:
+    """The report page's sentient-agent section: the table, then one trajectory chart per task."""
+    from html import escape
+
+    protocols = report_protocols(report)
+    rows = sage_rows(report.dialogues, protocols, seed=report.seed)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row_cells(r)) + "</tr>" for r in rows)
+    parts = ['<h2 id="sage">Sentient agent (SAGE)</h2>',
+             f'<table class="board"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>']
+    by_task: dict[str, dict[str, list[list[int]]]] = {}
+    for d in report.dialogues:
+        if protocols.get(d.task) == NAME and d.status == "ok":
+            by_task.setdefault(d.task, {}).setdefault(d.model, []).append(trajectory(d))
+    for task, curves in by_task.items():
+        parts.append(f'<figure class="chart">{trajectory_svg(task, curves)}</figure>')
+    return "\n".join(parts)
