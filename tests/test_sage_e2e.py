@@ -52,6 +52,7 @@ def test_endings_scores_and_a_malformed_seeker(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr()
     assert rc == 1  # the "bad" seeker's dialogue failed; --max-failures is 0
     assert "--judge some-judge is ignored" in err.out
+    assert "sentient agent (SAGE)" in err.out  # the protocol's own table after the run
     ds = {d.card_id: d for d in read_records(tmp_path / "run" / "dialogues.jsonl", DialogueRecord)}
     assert emotions(ds["up"]) == [40, 50, 60, 70, 80, 90, 100] and ds["up"].end == "success"
     assert emotions(ds["down"]) == [40, 30, 20, 10, 0] and ds["down"].end == "failure"

@@ -93,6 +93,9 @@ def execute_plan(plan, console, *, scale: str = "4") -> int:
     scores = [s for s in plan.run_dir.latest_scores().values() if judge_of.get(s.task) == s.judge]
     board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
     print_summary(console, board, dialogues, scores, scale=scale)
+    from esc_bench.analysis.sage_report import render_sage, sage_rows
+
+    render_sage(sage_rows(dialogues, {tp.name: tp.protocol.name for tp in plan.tasks}, seed=opts.seed), console)
     console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
     calls = sum(int(s.get("calls", 0)) for s in outcome.stats.values())
     hits = sum(int(s.get("cache_hits", 0)) for s in outcome.stats.values())
