@@ -125,3 +125,5 @@ def test_html_report_draws_the_trajectories(tmp_path: Path) -> None:
     assert "sage_zh: emotion trajectories" in page and "gpt-4.5 (n=12)" in page
     section = page.split('<h2 id="sage">')[1].split('<h2 id="breakdowns">')[0]
     assert "<svg" in section and "| 3 | 1 |" not in section and "<td>63.3 [" in section
+    # the dialogue browser shows each seeker line's emotion, change and inner thoughts
+    assert '<div class="meta">emotion 45 (+5) — ' in page and '<div class="meta">emotion 40</div>' in page

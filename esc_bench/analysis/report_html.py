@@ -111,6 +111,8 @@ def _breakdowns_html(report: Report, scale: str) -> str:
 
 
 def _dialogue_html(d, recs: dict[str, ScoreRecord], judge: str | None) -> str:
+    from esc_bench.analysis.sage_report import turn_state_html
+
     dims = {k: r.score for k, r in recs.items()}
     avg = dialogue_average(dims)
     avg_s = "–" if avg is None else f"{avg:.2f}"
@@ -130,7 +132,7 @@ def _dialogue_html(d, recs: dict[str, ScoreRecord], judge: str | None) -> str:
         parts.append(f'<p class="failed">{_e(d.error.type)} ({_e(d.error.role or "?")}, round '
                      f"{_e(d.error.round if d.error.round is not None else '?')}): {_e(d.error.message)}</p>")
     for t in d.transcript:
-        parts.append(f'<div class="turn {t.speaker}"><div class="who">{_e(t.speaker)}</div>{_e(t.text)}</div>')
+        parts.append(f'<div class="turn {t.speaker}"><div class="who">{_e(t.speaker)}</div>{_e(t.text)}{turn_state_html(t)}</div>')
     if recs:
         rows = []
         for dim in DIMENSION_NAMES:

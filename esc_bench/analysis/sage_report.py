@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from esc_bench.protocols import sage_mechanics as rules
 from esc_bench.protocols.sage import NAME, final_emotion, trajectory
-from esc_bench.records import DialogueRecord
+from esc_bench.records import DialogueRecord, Turn
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,6 +26,20 @@ class SageRow:
     model: str
     summary: rules.SageSummary
     failed: int  # dialogues that failed (no final emotion)
+
+
+def turn_state_html(turn: Turn) -> str:
+    """A seeker turn's recorded state beside its line in the dialogue browser: emotion, its change
+    and the inner thoughts (empty for turns without state)."""
+    from html import escape
+
+    st = turn.state
+    if not st or "emotion" not in st:
+        return ""
+    change = st.get("change")
+    moved = "" if change is None else f" ({change:+d})"
+    thoughts = f" — {escape(str(st['thoughts']))}" if st.get("thoughts") else ""
+    return f'<div class="meta">emotion {escape(str(st["emotion"]))}{moved}{thoughts}</div>'
 
 
 def report_protocols(report: Report) -> dict[str, str]:
