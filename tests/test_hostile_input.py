@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -58,3 +59,61 @@ def test_a_full_alias_bomb_task_exits_2_at_once(tmp_path: Path, capsys) -> None:
     assert rc == 2 and time.monotonic() - t0 < 5
     assert "YAML aliases" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# ---- text from outside is never console markup (issue 8.12) ----------------------------------
+
+MARKUP = "[/red] oops [/] [bold]x :smile:"
+
+
+def _hostile_cards(path: Path) -> Path:
+    path.write_text(json.dumps([{"id": "[/]card-1", "base": "A seeker with a worry.", "language": "en",
+                                 "res": "[/] work"}]), encoding="utf-8")
+    return path
+
+
+def test_error_body_and_card_id_with_markup_are_printed_literally(tmp_path: Path, capsys) -> None:
+    from tests.support.fake_openai import FakeOpenAI
+    from tests.test_e2e_cli import write_configs
+
+    with FakeOpenAI(fault_rate=1.0, faults=("bad_request",), error_message=MARKUP) as srv:
+        models, tasks = write_configs(tmp_path, srv.url)
+        cards = _hostile_cards(tmp_path / "cards.json")
+        (tasks / "hostile.yaml").write_text(
+            f"language: en\nprotocol: esc-bench\ncards: {{source: {cards}}}\nsimulator: seeker\njudge: judge\n",
+            encoding="utf-8")
+        rc = main(["--models", "sup-a", "--tasks", "hostile", "--model-configs", str(models),
+                   "--tasks-dir", str(tasks), "--output", str(tmp_path / "run"), "--no-cache"])
+    out, err = capsys.readouterr()
+    assert rc == 1, err
+    assert "internal error" not in err
+    summary = [line for line in out.splitlines() if line.startswith("failed")]
+    assert len(summary) == 1
+    assert "card [/]card-1" in summary[0] and MARKUP in summary[0]
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_console_tables_print_hostile_names_literally(tmp_path: Path, capsys, command: str) -> None:
+    from tests.support.synthetic_runs import make_run
+
+    task = "[bold]task[/] :smile:"  # card ids are "<task>-<i>"
+    make_run(tmp_path / "run", models=["[/]m :smile:", "b"], tasks={task: {"language": "en"}})
+    args = [str(tmp_path / "run")] + (["--model-a", "[/]m :smile:", "--model-b", "b"] if command == "compare" else [])
+    rc = main([command, *args])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert task in out
+    if command == "report":
+        assert "[/]m :smile:" in out
+    else:
+        assert f"{task} card {task}-" in out  # the largest differences name task and card as written
+
+
+def test_tasks_listing_prints_a_hostile_task_name_and_error_literally(tmp_path: Path, capsys) -> None:
+    (tmp_path / "[bold]x[red].yaml").write_text("language: en\ncards: {source: bundled}\n", encoding="utf-8")
+    (tmp_path / "bad[bold].yaml").write_text("language: [/red]\n", encoding="utf-8")
+    rc = main(["tasks", "--tasks-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "internal error" not in err
+    assert "[bold]x[red]" in out
+    assert "invalid" in out and "bad[bold].yaml" in out

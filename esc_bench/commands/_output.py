@@ -10,16 +10,6 @@ from typing import Any
 from esc_bench.errors import UserError
 
 
-def make_console(stderr: bool = False):
-    """A rich console; wide enough for the tables when output goes to a pipe or file."""
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=200)
-
-
 def write_text(text: str, path: Path | None) -> None:
     """To `path` (parents made), or to stdout when path is None or '-'."""
     if path is None or str(path) == "-":

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esc_bench.commands._output import add_seed, make_console, write_json
+from esc_bench.commands._output import add_seed, write_json
+from esc_bench.console import make_console
 from esc_bench.errors import UserError
 
 

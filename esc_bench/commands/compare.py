@@ -16,11 +16,11 @@ from typing import Any
 from esc_bench.commands._output import (
     add_format_options,
     add_seed,
-    make_console,
     output_format,
     write_json,
     write_text,
 )
+from esc_bench.console import make_console
 from esc_bench.errors import UserError
 
 COMPARE_SCHEMA_VERSION = 1

@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from esc_bench.analysis.tables import render_leaderboard
-    from esc_bench.commands._output import make_console
+    from esc_bench.console import make_console
     from esc_bench.data.sage_import import import_sage
 
     rd, board = import_sage(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esc_bench.commands._output import make_console
+from esc_bench.console import make_console
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -17,14 +17,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from rich.console import Console
+    from esc_bench.console import make_console, styled
     from rich.table import Table
 
     from esc_bench.commands.tasks import short_path
     from esc_bench.config.loader import ModelRegistry
 
     reg = ModelRegistry(args.model_configs)
-    console = Console()
+    console = make_console()
     table = Table(title="model configs (any other litellm model string works too)")
     cols = ["name", "backend", "model", "api_base", "key", "concurrency"] + (["file"] if args.paths else [])
     for col in cols:
@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     if problems:
         for p in problems:
-            console.print(f"[red]invalid[/red] {p}", highlight=False, soft_wrap=True)
+            console.print(styled("invalid", "red", f" {p}"), highlight=False, soft_wrap=True)
         raise UserError(f"{len(problems)} model config(s) do not validate")
     return 0

@@ -45,9 +45,10 @@ def _split(value: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
 
+    from esc_bench.console import make_console
     from esc_bench.engine.plan import build_plan
 
-    console = make_console()
+    console = make_console(pipe_width=160)  # a pipe or file gets wide tables rather than cut ones
     opts = options_from_args(args)
     plan = build_plan(opts)  # every check happens here, before any model is called
     for tp in plan.tasks:
@@ -57,25 +58,16 @@ def run(args: argparse.Namespace) -> int:
     return execute_plan(plan, console, scale=args.scale)
 
 
-def make_console():
-    """A terminal gets its own width; a pipe or file gets wide tables rather than cut ones."""
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    return console
-
-
 def execute_plan(plan, console, *, scale: str = "4") -> int:
+    from esc_bench.console import styled
     from esc_bench.engine.finalize import build_run_leaderboard, print_summary
     from esc_bench.engine.runner import execute
 
     opts = plan.options
     verb = "resuming" if plan.resuming else "run"
     console.print(
-        f"[bold]esc-bench[/bold] {verb} {plan.run_id}: {len(plan.tasks)} task(s) × "
-        f"{len(plan.supporters)} model(s) = {plan.n_dialogues()} dialogues → {plan.run_dir.path}",
+        styled("esc-bench", "bold", f" {verb} {plan.run_id}: {len(plan.tasks)} task(s) × "
+               f"{len(plan.supporters)} model(s) = {plan.n_dialogues()} dialogues → {plan.run_dir.path}"),
         highlight=False,
     )
     budgets = [(len(tp.cards) * len(plan.supporters), tp.protocol.call_budget(tp.rounds)) for tp in plan.tasks]

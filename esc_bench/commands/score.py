@@ -25,10 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from rich.console import Console
-
     from esc_bench.commands.resume import recorded_run_args
     from esc_bench.commands.run import exit_code
+    from esc_bench.console import make_console, styled
     from esc_bench.engine.finalize import build_run_leaderboard, judge_error_summary
     from esc_bench.engine.plan import build_plan
     from esc_bench.engine.runner import execute
@@ -54,15 +53,15 @@ def run(args: argparse.Namespace) -> int:
     opts = options_from_args(parsed)
     opts.score_only = True
     plan = build_plan(opts)
-    console = Console()
-    console.print(f"[bold]esc-bench[/bold] scoring {run_dir.path} with judge {args.judge}", highlight=False)
+    console = make_console()
+    console.print(styled("esc-bench", "bold", f" scoring {run_dir.path} with judge {args.judge}"), highlight=False)
     outcome = asyncio.run(execute(plan, console))
     own = {t.get("judge") for t in run_dir.read_manifest().tasks.values()}
     board = build_run_leaderboard(run_dir, seed=opts.seed, judge=None if args.judge in own else args.judge)
     render_leaderboard(board, console, scale=args.scale)
     scores = [s for s in run_dir.latest_scores().values() if s.judge == args.judge]
     for line in judge_error_summary(scores):
-        console.print(f"[red]failed[/red] {line}", highlight=False, soft_wrap=True)
+        console.print(styled("failed", "red", f" {line}"), highlight=False, soft_wrap=True)
     if outcome.interrupted:
         return 130
     dialogues = [d for d in run_dir.latest_dialogues().values() if d.status == "ok"]

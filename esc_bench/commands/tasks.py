@@ -24,13 +24,13 @@ def short_path(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from esc_bench.console import make_console, styled
     from rich.table import Table
 
     from esc_bench.config.loader import TaskRegistry
 
     reg = TaskRegistry(args.tasks_dir)
-    console = Console()
+    console = make_console()
     table = Table(title="tasks and groups")
     cols = ["name", "kind", "language", "protocol", "cards", "simulator", "judge"] + (["file"] if args.paths else [])
     for col in cols:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     if problems:
         for p in problems:
-            console.print(f"[red]invalid[/red] {p}", highlight=False, soft_wrap=True)
+            console.print(styled("invalid", "red", f" {p}"), highlight=False, soft_wrap=True)
         raise UserError(f"{len(problems)} task file(s) do not validate")
     if args.action == "validate":
         console.print(f"all {len(reg.names())} task files validate")

@@ -7,6 +7,7 @@ from collections import Counter
 
 from rich.console import Console
 
+from esc_bench.console import styled
 from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
 from esc_bench.store.run_dir import RunDir
 
@@ -75,4 +76,4 @@ def print_summary(
 
     render_leaderboard(board, console, scale=scale)
     for line in failure_summary(dialogues) + judge_error_summary(scores):
-        console.print(f"[red]failed[/red] {line}", highlight=False, soft_wrap=True)
+        console.print(styled("failed", "red", f" {line}"), highlight=False, soft_wrap=True)

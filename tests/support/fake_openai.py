@@ -18,7 +18,7 @@ or queued for the next requests with `queue_faults`):
   server_error (500), unavailable (503), garbage (200, not JSON), wrong_shape (200, JSON without choices),
   empty (200, empty content), content_filter (finish_reason content_filter),
   hang (no reply for `hang_s`), drop (connection closed without a response),
-  auth (401), bad_request (400).
+  auth (401), bad_request (400). `error_message` replaces the message of every error reply.
 
 Standalone: ``python -m tests.support.fake_openai --latency 0.25`` prints the URL.
 """
@@ -114,6 +114,7 @@ class FakeOpenAI:
         *,
         hang_s: float = 30.0,
         retry_after: str = "0",
+        error_message: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -126,6 +127,7 @@ class FakeOpenAI:
         self.reply = reply or default_reply
         self.hang_s = hang_s
         self.retry_after = retry_after  # the Retry-After value sent with the rate_limit fault
+        self.error_message = error_message  # when set, the message of every error reply
         self.host = host
         self.port = port
         self._rng = random.Random(fault_seed)
@@ -234,6 +236,9 @@ class FakeOpenAI:
         self.stop()
 
     # ---- handlers --------------------------------------------------------------------
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        return _error(status, self.error_message if self.error_message is not None else message, headers)
+
     def _pick_fault(self) -> str | None:
         with self._lock:
             if self._queued:
@@ -270,19 +275,19 @@ class FakeOpenAI:
         self, request: web.Request, body: Any, fault: str | None
     ) -> web.StreamResponse:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return _error(400, "body must be JSON with a 'messages' list")
+            return self._error(400, "body must be JSON with a 'messages' list")
         if fault == "rate_limit":
-            return _error(429, "rate limited", headers={"Retry-After": self.retry_after})
+            return self._error(429, "rate limited", headers={"Retry-After": self.retry_after})
         if fault == "rate_limit_no_header":
-            return _error(429, "rate limited")
+            return self._error(429, "rate limited")
         if fault == "server_error":
-            return _error(500, "internal error")
+            return self._error(500, "internal error")
         if fault == "unavailable":
-            return _error(503, "overloaded")
+            return self._error(503, "overloaded")
         if fault == "auth":
-            return _error(401, "invalid api key")
+            return self._error(401, "invalid api key")
         if fault == "bad_request":
-            return _error(400, "bad request")
+            return self._error(400, "bad request")
         if fault == "garbage":
             return web.Response(text="<html>upstream garbage", content_type="application/json")
         if fault == "wrong_shape":
