@@ -21,24 +21,10 @@ from esc_bench.backends.openai_http import (
     parse_retry_after,
     read_api_key,
 )
+from esc_bench.config.providers import load_litellm, loaded_litellm
 from esc_bench.config.schema import ModelConfig
 
-_litellm: Any = None
 _LOCAL_PROVIDERS = frozenset({"ollama", "ollama_chat", "lm_studio", "llamafile"})
-
-
-def load_litellm() -> Any:
-    """Import litellm once, quietly, with the local price map (no network at import)."""
-    global _litellm
-    if _litellm is None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True
-        litellm.telemetry = False
-        litellm.drop_params = False
-        _litellm = litellm
-    return _litellm
 
 
 def missing_credentials(config: ModelConfig) -> str | None:
@@ -84,14 +70,13 @@ class LiteLLMBackend(Backend):
         self._key: str | None = None
 
     async def _lib(self) -> Any:
-        if _litellm is not None:
-            return _litellm
+        lib = loaded_litellm()
+        if lib is not None:
+            return lib
         if self._import_lock is None:
             self._import_lock = asyncio.Lock()
         async with self._import_lock:
-            if _litellm is None:
-                await asyncio.to_thread(load_litellm)
-        return _litellm
+            return await asyncio.to_thread(load_litellm)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         litellm = await self._lib()

@@ -169,24 +169,23 @@ class ModelRegistry:
             return self._cache[name]
         if name in self.files:
             cfg = load_file(ModelConfig, self.files[name], name=name)
-        elif _looks_like_litellm_model(name):
-            cfg = ModelConfig(name=name, model=name)
         else:
-            raise ConfigError(
-                f"unknown model {name!r}: no model_configs/{name}.yaml and not a model litellm knows"
-                + suggest(name, self.names())
-            )
+            self._check_raw(name)
+            cfg = ModelConfig(name=name, model=name)
         self._cache[name] = cfg
         return cfg
 
+    def _check_raw(self, name: str) -> str:
+        """A name with no config is a raw model string; refuse one that cannot be a model."""
+        from esc_bench.config.providers import raw_model_provider
 
-def _looks_like_litellm_model(name: str) -> bool:
-    """A raw litellm model string: 'provider/model', or a model in litellm's price map."""
-    if "/" in name.strip("/") and " " not in name:
-        return True
-    import litellm  # lazy: ~3 s
-
-    return name in litellm.model_cost
+        try:
+            return raw_model_provider(name)
+        except ValueError as exc:
+            raise ConfigError(
+                f"unknown model {name!r}: no model_configs/{name}.yaml, and not a model string: {exc}"
+                + suggest(name, self.names())
+            ) from None
 
 
 # -- tasks -----------------------------------------------------------------------------
