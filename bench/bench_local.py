@@ -61,9 +61,14 @@ class Preloaded(HFBackend):
     def __init__(self, config: ModelConfig, parts: tuple) -> None:
         super().__init__(config)
         self._parts = parts
+        self.batch_sizes: list[int] = []  # one entry per batch the batcher runs
 
     def _load_parts(self):
         return self._parts
+
+    def _run_batch(self, key, batch):
+        self.batch_sizes.append(len(batch))
+        return super()._run_batch(key, batch)
 
 
 def build(shape: str, device: str, dtype_name: str):
@@ -125,7 +130,7 @@ def judge_prompts(n: int, turns: int, rubric_words: int, seed: int = 1) -> list[
     return out
 
 
-async def run(backend: HFBackend, requests: list[ChatRequest], concurrent: bool) -> tuple[float, list]:
+async def run(backend: Preloaded, requests: list[ChatRequest], concurrent: bool) -> tuple[float, list]:
     try:
         await backend.chat(requests[0])  # load and warm up (not timed)
         backend.batch_sizes.clear()

@@ -52,14 +52,28 @@ def _conversations(n, seed=0):
     return out
 
 
+def record_batches(backend: HFBackend) -> list[int]:
+    """The size of every batch the backend's batcher runs, in order."""
+    sizes: list[int] = []
+    run_batch = backend._run_batch
+
+    def recorded(key, batch):
+        sizes.append(len(batch))
+        return run_batch(key, batch)
+
+    backend._run_batch = recorded
+    return sizes
+
+
 async def _run(cfg, requests, concurrent=True):
     backend = HFBackend(cfg)
+    sizes = record_batches(backend)
     try:
         if concurrent:
             results = await asyncio.gather(*(backend.chat(r) for r in requests))
         else:
             results = [await backend.chat(r) for r in requests]
-        return results, list(backend.batch_sizes)
+        return results, sizes
     finally:
         await backend.aclose()
 
@@ -119,6 +133,7 @@ async def test_logits_scoring(models):
 
 async def test_requests_from_many_coroutines_are_batched(models):
     backend = HFBackend(_cfg(models["llama"], max_batch_size=8, batch_wait_ms=20, generation={"max_tokens": 4}))
+    batch_sizes = record_batches(backend)
     convs = _conversations(24, seed=7)
 
     async def dialogue(i):
@@ -131,9 +146,9 @@ async def test_requests_from_many_coroutines_are_batched(models):
         results = await asyncio.gather(*(dialogue(i) for i in range(24)))
     finally:
         await backend.aclose()
-    assert len(results) == 24 and sum(backend.batch_sizes) == 48
-    assert max(backend.batch_sizes) > 1 and len(backend.batch_sizes) < 48
-    assert max(backend.batch_sizes) <= 8
+    assert len(results) == 24 and sum(batch_sizes) == 48
+    assert max(batch_sizes) > 1 and len(batch_sizes) < 48
+    assert max(batch_sizes) <= 8
 
 
 async def test_different_params_never_share_a_batch(models):
@@ -219,6 +234,7 @@ async def test_out_of_memory_splits_the_batch(models, monkeypatch):
         pass
 
     backend = HFBackend(_cfg(models["llama"], generation={"max_tokens": 3}))
+    batch_sizes = record_batches(backend)
     real = backend._generate
     sizes = []
 
@@ -234,7 +250,7 @@ async def test_out_of_memory_splits_the_batch(models, monkeypatch):
         results = await asyncio.gather(*(backend.chat(ChatRequest(messages=m)) for m in convs))
     finally:
         await backend.aclose()
-    assert backend.batch_sizes == [5] and sizes == [5, 2, 3, 1, 2]
+    assert batch_sizes == [5] and sizes == [5, 2, 3, 1, 2]
     expected, _ = await _run(_cfg(models["llama"], generation={"max_tokens": 3}), [ChatRequest(messages=m) for m in convs])
     assert [r.text for r in results] == [r.text for r in expected]
 
@@ -304,18 +320,19 @@ def test_identity_of_a_hub_id_uses_the_cached_snapshot(models, tmp_path, monkeyp
 async def test_start_digests_the_files_on_the_worker_thread(models, tmp_path, monkeypatch):
     import threading
 
+    from esc_bench.backends import hf
     from esc_bench.backends.cache import ResponseCache
     from esc_bench.backends.managed import ManagedBackend
 
     calls = []
     for name in ("model_digest", "adapter_digest"):
-        real = getattr(HFBackend, name)
+        real = getattr(hf, name)
 
-        def wrapped(self, _real=real, _name=name):
+        def wrapped(config, _real=real, _name=name):
             calls.append((_name, threading.current_thread().name))
-            return _real(self)
+            return _real(config)
 
-        monkeypatch.setattr(HFBackend, name, wrapped)
+        monkeypatch.setattr(hf, name, wrapped)
     inner = HFBackend(_cfg(models["llama"], adapters={"fluency_en": models["adapters"]["fluency_en"]}))
     cache = ResponseCache(tmp_path / "cache.sqlite")
     backend = ManagedBackend(inner, cache)

@@ -17,6 +17,12 @@ samples with the checkpoint's own generation defaults); stops at EOS and at `<|i
 (config, generation config, tokenizer files, chat template, weight index) by content and its weight
 files by name, size and mtime, plus the adapters' files by content. Both digests are computed on the
 worker thread when the model loads (`start()`), never on the event loop once started.
+
+Loading is serialised across the process (`_LOAD_LOCK`): transformers resolves its names lazily and
+builds models on the meta device, neither of which is safe on two threads at once, so a run with
+several local models (seeker, supporter and judge each its own hf model) loads them one after the
+other on their worker threads. Their file digests, and every batch once loaded, run concurrently
+(a loaded model's generate and forward import nothing new).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import asyncio
 import concurrent.futures
 import copy
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +47,8 @@ _DTYPES = {
     "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16", "half": "float16",
     "float32": "float32", "fp32": "float32", "float": "float32",
 }
+# One model loads at a time in this process (see the module docstring).
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -56,7 +65,6 @@ class HFBackend(Backend):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        self.batch_sizes: list[int] = []  # one entry per batch run (tests, benchmarks, stats)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="esc-bench-hf")
         self._pending: list[_Item] = []
         self._inflight: list[_Item] = []
@@ -153,7 +161,6 @@ class HFBackend(Backend):
             if not batch:
                 continue
             self._inflight = batch
-            self.batch_sizes.append(len(batch))
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._run_batch, head.key, [(p.request, p.params) for p in batch]
@@ -173,7 +180,11 @@ class HFBackend(Backend):
     # -- worker thread --------------------------------------------------------------------
 
     def _run_batch(self, key: tuple[Any, ...], batch: list[tuple[ChatRequest, dict[str, Any]]]) -> list[Any]:
+        """One batch the batcher formed."""
         self._ensure_loaded()
+        return self._run_split(key, batch)
+
+    def _run_split(self, key: tuple[Any, ...], batch: list[tuple[ChatRequest, dict[str, Any]]]) -> list[Any]:
         try:
             if key[0] == "score":
                 return self._score([r for r, _ in batch], key[1])
@@ -183,12 +194,7 @@ class HFBackend(Backend):
                 raise
         self._empty_cache()  # out of memory: the same requests in two halves
         half = len(batch) // 2
-        return self._run_batch(key, batch[:half]) + self._run_batch(key, batch[half:])
-
-    def _source(self) -> str:
-        return self.model_source(self.config)
-
-    model_source = staticmethod(model_source)
+        return self._run_split(key, batch[:half]) + self._run_split(key, batch[half:])
 
     def _ensure_loaded(self) -> None:
         if self._model is not None:
@@ -205,8 +211,9 @@ class HFBackend(Backend):
             raise self._load_error from None
 
     def _load(self) -> None:
-        tok, model = self._load_parts()
-        model.eval()
+        with _LOAD_LOCK:
+            tok, model = self._load_parts()
+            model.eval()
         stop: set[int] = set()
         for source in (getattr(model, "generation_config", None), tok):
             eos = getattr(source, "eos_token_id", None)
@@ -218,12 +225,12 @@ class HFBackend(Backend):
         self._tok, self._model = tok, model
 
     def _load_parts(self) -> tuple[Any, Any]:
-        """(tokenizer, model with adapters) from the config; benchmarks override it."""
+        """(tokenizer, model with adapters) from the config; called under `_LOAD_LOCK`."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         cfg = self.config
-        src = self._source()
+        src = model_source(cfg)
         tok = AutoTokenizer.from_pretrained(src, trust_remote_code=cfg.trust_remote_code)
         if not getattr(tok, "chat_template", None):
             raise BackendError("local", f"{cfg.model}: the tokenizer has no chat template", retryable=False)
@@ -371,14 +378,8 @@ class HFBackend(Backend):
         """(model files digest, adapter digest), computed once: by `_load()` on the worker thread, or
         here on first use when identity() is asked before the model loads."""
         if self._digests is None:
-            self._digests = (self.model_digest(), self.adapter_digest())
+            self._digests = (model_digest(self.config), adapter_digest(self.config))
         return self._digests
-
-    def model_digest(self) -> str:
-        return model_digest(self.config)
-
-    def adapter_digest(self) -> str:
-        return adapter_digest(self.config)
 
 
 def _short(exc: BaseException) -> str:
