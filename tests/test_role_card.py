@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -53,3 +54,52 @@ def test_the_run_stores_the_card_and_report_and_compare_show_it(tmp_path: Path) 
 def test_a_dialogue_record_without_a_card_still_reads(tmp_path: Path) -> None:
     old = {"task": "t", "model": "m", "card_id": "1", "language": "en", "status": "ok", "transcript": []}
     assert DialogueRecord.model_validate(old).card is None
+
+
+def _dialogue_blocks(page: str) -> list[str]:
+    import re
+
+    return re.findall(r'<details class="dlg".*?</details>\n', page, re.S)
+
+
+def test_the_html_report_shows_the_role_card_with_each_dialogue_user_cards(tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        models, tasks = _configs(tmp_path, server.url)
+        out = tmp_path / "run"
+        assert main(["--models", "sup-a,sup-b", "--tasks", "mine", "--model-configs", str(models),
+                     "--tasks-dir", str(tasks), "--output", str(out), "--no-cache"]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", str(out), "-o", str(page)]) == 0
+    blocks = _dialogue_blocks(page.read_text(encoding="utf-8"))
+    assert len(blocks) == 4
+    want = {"c1": "A nurse &lt;on night shifts&gt; who cannot sleep.", "c2": "A father worried about his son."}
+    for block in blocks:
+        card = "c1" if "card c1" in block else "c2"
+        assert 'class="rolecard"' in block and "what the seeker was given" in block, block[:200]
+        assert want[card] in block and want["c2" if card == "c1" else "c1"] not in block
+
+
+def test_the_html_report_shows_the_esc_eval_card_and_keeps_its_annotation_apart(
+        tmp_path: Path, upstream_mirror) -> None:
+    from tests.support.upstream_standins import ESC_EVAL, shared_or_skip
+
+    shared_or_skip()
+    with FakeOpenAI() as server:
+        models, _ = _configs(tmp_path, server.url)
+        out = tmp_path / "run"
+        assert main(["--models", "sup-a", "--tasks", "esc_eval_en", "--simulator", "seeker", "--judge", "judge",
+                     "--limit", "2", "--model-configs", str(models), "--output", str(out), "--no-cache"]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", str(out), "-o", str(page)]) == 0
+    blocks = _dialogue_blocks(page.read_text(encoding="utf-8"))
+    cards = {str(c["id"]): c for c in json.loads((ESC_EVAL / "card_high_en.json").read_text("utf-8"))}
+    assert len(blocks) == 2
+    for block in blocks:
+        card = next(c for cid, c in cards.items() if f"card {cid} " in block)
+        given = block.split("what the seeker was given</span>", 1)[1]
+        base, annotation = given.split("<details>", 1) if "<details>" in given else (given, "")
+        assert html.escape(card["base"], quote=True) in base  # exactly what the seeker got, nothing more
+        # the English cards carry a Chinese annotation: shown apart, folded, never as the seeker's text
+        assert card["base_biaozhu"].strip() and card["base_biaozhu"].strip() != card["base"].strip()
+        assert html.escape(card["base_biaozhu"]) not in base
+        assert "not given to the seeker" in annotation and html.escape(card["base_biaozhu"]) in annotation

@@ -1,5 +1,5 @@
-"""Pieces both HTML pages (report and comparison) are made of: escaping, the style sheet, a role
-card, a transcript, a dialogue's scores with the judge's replies (wrapped, collapsible)."""
+"""Pieces both HTML pages (report and comparison) are made of: escaping, the style sheet, the page
+shell, a role card, a transcript, a dialogue's scores with the judge's replies (wrapped, collapsible)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from esc_bench.analysis.breakdown import category_label, source_name
 from esc_bench.records import DialogueRecord, ScoreRecord
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;margin:0;color:#1d2330;background:#fafbfc}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif;margin:0;color:#1d2330;background:#fafbfc}
 main{max-width:1280px;margin:0 auto;padding:24px}
 h1{font-size:1.6em;margin:0 0 4px}h2{margin-top:36px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
 .meta{color:#5a6270;font-size:.9em}.note{background:#fff7e0;border-left:4px solid #e0b100;padding:6px 10px;margin:6px 0}
@@ -23,7 +23,7 @@ details.dlg{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6p
 details.dlg>summary{cursor:pointer}.failed{color:#b3261e}.turn{margin:4px 0;padding:6px 10px;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere}
 .supporter{background:#e8f1ff}.seeker{background:#f1f1f1}.who{font-weight:bold;font-size:.85em;color:#5a6270}
 .rolecard{background:#fffdf3;border:1px solid #eadfb0;border-radius:6px;padding:6px 10px;margin:6px 0;white-space:pre-wrap;overflow-wrap:anywhere}
-.rolecard .who{display:block}
+.rolecard .who{display:block}.rolecard details{margin-top:6px}.rolecard summary{cursor:pointer;color:#5a6270;font-size:.85em}
 section.cardgroup{border-top:1px solid #d8dde6;padding:8px 0}
 .side{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:10px;align-items:start}
 table.scores{width:100%}table.scores td.reply{white-space:normal;text-align:left;width:100%}
@@ -49,22 +49,30 @@ def card_meta(d: DialogueRecord) -> str:
 
 
 def card_html(d: DialogueRecord) -> str:
-    """The role card the seeker played, as the run stored it (or why it is not shown)."""
+    """The role card the seeker played, as the run stored it (or why it is not shown): the text the
+    seeker was given, and, folded, the card's annotation (`base_biaozhu`), which the seeker never sees."""
     if d.card is None:
         return (f'<p class="meta">card {e(d.card_id)} ({e(card_meta(d))}); the run did not store the card '
                 "text (recorded before esc-bench stored it)</p>")
-    extra = f"\n{d.card.base_biaozhu}" if d.card.base_biaozhu else ""
+    note = ""
+    if d.card.base_biaozhu and d.card.base_biaozhu.strip() != d.card.base.strip():
+        note = (f"<details><summary>the card's annotation (base_biaozhu; not given to the seeker)</summary>"
+                f"{e(d.card.base_biaozhu)}</details>")
     return (f'<div class="rolecard"><span class="who">role card {e(d.card_id)} ({e(card_meta(d))}): '
-            f"what the seeker was given</span>{e(d.card.base + extra)}</div>")
+            f"what the seeker was given</span>{e(d.card.base)}{note}</div>")
 
 
 def transcript_html(d: DialogueRecord) -> str:
+    """The error (if the dialogue failed) and every line; a seeker line with recorded state shows it."""
+    from esc_bench.analysis.sage_report import turn_state_html
+
     parts = []
     if d.error is not None:
         parts.append(f'<p class="failed">{e(d.error.type)} ({e(d.error.role or "?")}, round '
                      f"{e(d.error.round if d.error.round is not None else '?')}): {e(d.error.message)}</p>")
     for t in d.transcript:
-        parts.append(f'<div class="turn {e(t.speaker)}"><div class="who">{e(t.speaker)}</div>{e(t.text)}</div>')
+        parts.append(f'<div class="turn {e(t.speaker)}"><div class="who">{e(t.speaker)}</div>{e(t.text)}'
+                     f"{turn_state_html(t)}</div>")
     return "\n".join(parts)
 
 
