@@ -40,8 +40,13 @@ def recorded_run_args(run_dir: Path) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     from esc_bench.commands import run as run_cmd
+    from esc_bench.store.run_dir import RunDir
 
-    parsed = recorded_run_args(args.run_dir)
-    parsed.no_cache = parsed.no_cache or args.no_cache
-    parsed.argv = list(args.argv)
-    return run_cmd.run(parsed)
+    rd = RunDir(args.run_dir.resolve())
+    if not rd.exists():
+        rd.read_manifest()  # the one-line "not a run folder" error, creating nothing
+    with rd.lock():  # before the manifest is read
+        parsed = recorded_run_args(args.run_dir)
+        parsed.no_cache = parsed.no_cache or args.no_cache
+        parsed.argv = list(args.argv)
+        return run_cmd.run(parsed)

@@ -51,11 +51,14 @@ def run(args: argparse.Namespace) -> int:
     console = make_console(pipe_width=160)  # a pipe or file gets wide tables rather than cut ones
     opts = options_from_args(args)
     plan = build_plan(opts)  # every check happens here, before any model is called
-    for tp in plan.tasks:
-        if opts.judge and not tp.protocol.spec.judged:
-            console.print(f"note: task {tp.name} scores itself (protocol {tp.protocol.name}): "
-                          f"--judge {opts.judge} is ignored for it", highlight=False)
-    return execute_plan(plan, console, scale=args.scale)
+    try:  # build_plan locked the run folder before reading it; it stays locked to the end
+        for tp in plan.tasks:
+            if opts.judge and not tp.protocol.spec.judged:
+                console.print(f"note: task {tp.name} scores itself (protocol {tp.protocol.name}): "
+                              f"--judge {opts.judge} is ignored for it", highlight=False)
+        return execute_plan(plan, console, scale=args.scale)
+    finally:
+        plan.run_dir.release()
 
 
 def execute_plan(plan, console, *, scale: str = "4") -> int:

@@ -116,24 +116,32 @@ def build_plan(opts: RunOptions) -> RunPlan:
     hashes = {f"task:{p.name}": _task_hash(p) for p in plans}
     hashes.update({f"model:{n}": c.config_hash() for n, c in models.items()})
 
-    run_dir = RunDir(opts.output) if opts.output else None
-    resuming = False
-    if run_dir is not None and run_dir.exists():
-        manifest = run_dir.read_manifest()
-        changed = config_differences(manifest.config_hashes, hashes)
-        if changed:
-            raise UserError(
-                f"{run_dir.path} was run with a different config for {', '.join(changed)}; "
-                "use a new --output folder (or restore the old config) to keep results comparable"
-            )
-        run_id = manifest.run_id
-        resuming = True
-    else:
-        run_id = new_run_id(hashes)
-        if run_dir is None:
-            run_dir = RunDir(Path("results") / run_id)
+    fresh_id = new_run_id(hashes)
+    run_dir = RunDir(opts.output if opts.output else Path("results") / fresh_id)
     run_dir.check_writable()
+    # The folder is locked before it is read, and stays locked until the command releases it:
+    # a second process started at the same moment is refused instead of redoing the same work.
+    run_dir.acquire()
+    try:
+        run_id, resuming = _read_run_folder(run_dir, hashes, fresh_id)
+    except BaseException:
+        run_dir.release()
+        raise
     return RunPlan(run_id, run_dir, opts, supporters, plans, models, hashes, resuming)
+
+
+def _read_run_folder(run_dir: RunDir, hashes: dict[str, str], fresh_id: str) -> tuple[str, bool]:
+    """(run id, resuming): an existing run folder is resumed if its configs still match."""
+    if not run_dir.exists():
+        return fresh_id, False
+    manifest = run_dir.read_manifest()
+    changed = config_differences(manifest.config_hashes, hashes)
+    if changed:
+        raise UserError(
+            f"{run_dir.path} was run with a different config for {', '.join(changed)}; "
+            "use a new --output folder (or restore the old config) to keep results comparable"
+        )
+    return manifest.run_id, True
 
 
 def _check_judge_adapters(plans: list[TaskPlan], models: dict[str, ModelConfig]) -> None:

@@ -114,7 +114,7 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         )
         for name in names
     }
-    lock = run_dir.lock()
+    run_dir.acquire()  # already held when a command built the plan: re-entrant
     manifest = build_manifest(plan)
     start_invocation(manifest, opts.argv)
     run_dir.write_manifest(manifest)
@@ -224,7 +224,7 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         outcome.stats = {name: s.as_dict() for name, s in stats.items()}
         finish_invocation(manifest, status, outcome.stats)
         run_dir.write_manifest(manifest)
-        lock.close()
+        run_dir.release()
     return outcome
 
 

@@ -6,7 +6,10 @@ the rest is done again. Appends are line-atomic; a torn last line is redone.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +23,7 @@ MANIFEST = "manifest.json"
 DIALOGUES = "dialogues.jsonl"
 SCORES = "scores.jsonl"
 LEADERBOARD = "leaderboard.json"
+LOCK = ".lock"
 
 
 class Invocation(BaseModel):
@@ -79,19 +83,54 @@ class RunDir:
     def exists(self) -> bool:
         return self.manifest_path.exists()
 
-    def lock(self) -> IO[bytes]:
-        """Hold the folder for one invocation: two processes appending to the same files would
-        pay twice and could tear each other's lines. Released when the returned file closes."""
-        import fcntl
+    # -- the lock -----------------------------------------------------------------
 
+    def acquire(self) -> None:
+        """Hold the folder for this process, before anything in it is read.
+
+        Two processes that both read the folder and then write it would pay twice, append every
+        record twice and lose one invocation from the manifest; so the lock comes first and a second
+        process is refused at once. Re-entrant within a process (resume → run, run → execute).
+        """
+        key = os.path.realpath(self.path)
+        held = _HELD.get(key)
+        if held is not None:
+            held.depth += 1
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path} exists and is not a folder")
+        created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path / ".lock", "ab")
+        _HELD[key] = _Held(_take_lock(self.path / LOCK, self.path), created)
+
+    def release(self) -> None:
+        """Undo one acquire; the last one frees the folder. A folder this process created and
+        left without a manifest is removed again (a refused or failed start leaves nothing)."""
+        key = os.path.realpath(self.path)
+        held = _HELD.get(key)
+        if held is None:
+            return
+        held.depth -= 1
+        if held.depth > 0:
+            return
+        del _HELD[key]
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not self.manifest_path.exists() and [p.name for p in self.path.iterdir()] == [LOCK]:
+                (self.path / LOCK).unlink()  # still held: a newcomer notices the file is gone
+                if held.created:
+                    self.path.rmdir()
         except OSError:
-            fh.close()
-            raise UserError(f"{self.path} is in use by another esc-bench process; wait for it or stop it") from None
-        return fh
+            pass
+        held.fh.close()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """`with run_dir.lock():` — acquire, and release on the way out."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     # -- manifest -----------------------------------------------------------------
 
@@ -144,6 +183,36 @@ class RunDir:
             return Leaderboard.model_validate_json(self.leaderboard_path.read_bytes())
         except FileNotFoundError:
             raise UserError(f"{self.path} has no {LEADERBOARD} yet") from None
+
+
+@dataclass
+class _Held:
+    fh: IO[bytes]
+    created: bool
+    depth: int = 1
+
+
+_HELD: dict[str, _Held] = {}  # run folders this process holds, by real path
+
+
+def _take_lock(path: Path, folder: Path) -> IO[bytes]:
+    import fcntl
+
+    for _ in range(5):
+        fh = open(path, "ab")  # noqa: SIM115 - held open for the whole command
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise UserError(f"{folder} is in use by another esc-bench process; wait for it or stop it") from None
+        try:
+            if os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino:
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()  # its holder removed that lock file as it left: take the folder's new one
+        folder.mkdir(parents=True, exist_ok=True)
+    raise UserError(f"{folder} is in use by another esc-bench process; wait for it or stop it")
 
 
 def config_differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
