@@ -152,3 +152,84 @@ def test_breakdown_groups_card_aliases_the_way_card_filters_do() -> None:
         ("家庭生活", "family life (家庭生活)", 2), ("工作学习", "work and study (工作学习)", 3)]
     assert {r.group for r in by_cat} == {normalize_category(c) for c in cats}
     assert normalize_source("Psych8k") == "Psych"
+
+
+# --- one model order in every output -------------------------------------------------------------
+
+ORDER_SCORES = {"t_en": {"zeta": 4, "alpha": 3, "mid": 2, "beta": 1},
+                "t_zh": {"zeta": 4, "mid": 3, "alpha": 2, "beta": 0}}
+ORDER = ["zeta", "alpha", "mid", "beta"]  # mean places 0, 1.5, 1.5 (tie: by name), 3
+
+
+def _names_in(lines: list[str], pattern: str) -> list[list[str]]:
+    """Per table (runs of matching lines), the model names in the order they appear."""
+    import re
+
+    tables, current = [], []
+    for line in lines:
+        m = re.search(pattern, line)
+        if m and m.group(1) in ORDER:
+            current.append(m.group(1))
+        elif current:
+            tables.append(current)
+            current = []
+    return tables + ([current] if current else [])
+
+
+def _each_in_order(tables: list[list[str]], min_tables: int) -> None:
+    assert len(tables) >= min_tables, tables
+    for names in tables:
+        assert [m for m in ORDER if m in names] == list(dict.fromkeys(names)), names
+
+
+def test_model_order_is_by_leaderboard_place_ties_by_name() -> None:
+    from esc_bench.analysis.model_order import model_order
+
+    entries = [entry(m, float(s), task=t) for t, scores in ORDER_SCORES.items() for m, s in scores.items()]
+    assert model_order(entries) == ORDER
+    # one task: the leaderboard's own order; unscored last; equal averages by name
+    assert model_order([entry("b", 2.0), entry("a", 2.0), entry("c", None), entry("d", 3.0)]) == ["d", "a", "b", "c"]
+
+
+def test_one_model_order_in_every_table_chart_and_list(tmp_path) -> None:
+    import re
+
+    from esc_bench.analysis.report import build_report, report_json
+    from esc_bench.analysis.report_html import report_html
+    from esc_bench.analysis.report_md import report_markdown
+    from tests.support.synthetic_runs import make_run
+
+    make_run(tmp_path / "run", models=["beta", "mid", "alpha", "zeta"], n_cards=6,
+             tasks={"t_en": {"language": "en"}, "t_zh": {"language": "zh"}},
+             score=lambda t, m, i, d: ORDER_SCORES[t][m])
+    report = build_report([tmp_path / "run"])
+    assert report.models == ORDER and report_json(report)["models"] == ORDER
+    # console: 2 leaderboards + 3 breakdowns (language, source, category), each group in the order
+    console = Console(record=True, width=400)
+    render_leaderboard(report.board, console)
+    for facet, rows in report.breakdowns.items():
+        render_breakdown(facet, rows, console)
+    lines = console.export_text().splitlines()
+    _each_in_order(_names_in(lines, r"^│ (\w+) "), 2)
+    groups = _names_in(lines, r"^│ [^│]*│ (\w+) ")
+    assert sum(len(g) for g in groups) == 4 * (2 + 7 + 3)  # every breakdown row seen
+    for g in groups:
+        for k in range(0, len(g), 4):
+            assert g[k:k + 4] == ORDER, g
+    # markdown: the same
+    md = report_markdown(report).splitlines()
+    _each_in_order(_names_in(md, r"^\| (\w+) \|"), 2)
+    md_rows = _names_in(md, r"^\| [^|]+ \| (\w+) \|")
+    assert [m for g in md_rows for m in g] == ORDER * 12
+    # HTML: leaderboard and breakdown tables, chart legends, the dialogues
+    page = report_html(report)
+    board_rows = re.findall(r'<tr><td class="l">(\w+)</td>', page.split('id="breakdowns"')[0])
+    assert board_rows == ORDER * 2
+    bd = page.split('id="breakdowns"')[1].split('id="dialogues"')[0]
+    assert re.findall(r'<tr><td class="l">[^<]*</td><td class="l">(\w+)</td>', bd) == ORDER * 12
+    legends = re.findall(r'<g id="c\d+-legend_1">(.*?)</svg>', page, re.S)
+    assert len(legends) == 4
+    for legend in legends:
+        assert [m for m in re.findall(r">(\w+)</text>", legend) if m in ORDER] == ORDER
+    listed = re.findall(r'<details class="dlg"[^>]*><summary>[^<]*<b>(\w+)</b>', page)
+    assert list(dict.fromkeys(listed)) == ORDER and len(listed) == 48

@@ -116,10 +116,12 @@ def breakdown(
     seed: int = 0,
     confidence: float = 0.95,
     n_resamples: int = 2000,
+    order: list[str] | None = None,
 ) -> list[BreakdownRow]:
     """Rows per (group, model): n, failed, per-dimension means with bootstrap CIs, average.
 
-    `scores` must be one judge's per task (as LoadedRun.scores are).
+    `scores` must be one judge's per task (as LoadedRun.scores are). Within a group the models
+    follow `order` (the report's model order; default: as the dialogues first name them).
     """
     groups: dict[tuple[str, str], list[DialogueRecord]] = {}
     for d in dialogues:
@@ -137,8 +139,10 @@ def breakdown(
                 n_dialogues=agg.n_dialogues, n_failed=agg.n_failed, scores=agg.scores, average=agg.average,
             )
         )
-    model_order = {m: i for i, m in enumerate(dict.fromkeys(d.model for d in dialogues))}
-    rows.sort(key=lambda r: (group_order(facet, r.group), model_order[r.model]))
+    from esc_bench.analysis.model_order import in_order
+
+    rows = in_order(rows, order or list(dict.fromkeys(d.model for d in dialogues)), lambda r: r.model)
+    rows.sort(key=lambda r: group_order(facet, r.group))  # stable: the model order within a group
     return rows
 
 
@@ -149,11 +153,12 @@ def all_breakdowns(
     facets: tuple[str, ...] = FACETS,
     seed: int = 0,
     skip_unknown_only: bool = True,
+    order: list[str] | None = None,
 ) -> dict[str, list[BreakdownRow]]:
     """Each facet's rows; a facet whose every dialogue lacks the field is left out."""
     out = {}
     for facet in facets:
-        rows = breakdown(dialogues, scores, facet, seed=seed)
+        rows = breakdown(dialogues, scores, facet, seed=seed, order=order)
         if skip_unknown_only and all(r.group == UNKNOWN for r in rows):
             continue
         out[facet] = rows

@@ -55,8 +55,21 @@ def _values(e: LeaderboardEntry, cols: list[str], factor: float) -> tuple[list[f
     return means, lo, hi
 
 
-def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> str:
-    """The 7 dimensions on a radar, one polygon per model."""
+def model_colors(models: list[str]) -> dict[str, str]:
+    """One colour per model, by its place in the report's model order: the same in every chart."""
+    palette = "tab10" if len(models) <= 10 else "tab20"
+    import matplotlib
+
+    cmap = matplotlib.colormaps[palette]
+    return {m: matplotlib.colors.to_hex(cmap(i % cmap.N)) for i, m in enumerate(models)}
+
+
+def _colors(entries: list[LeaderboardEntry], models: list[str] | None) -> dict[str, str]:
+    return model_colors(list(dict.fromkeys([*(models or []), *(e.model for e in entries)])))
+
+
+def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+    """The 7 dimensions on a radar, one polygon per model (colours by place in `models`)."""
     import math
 
     from matplotlib.figure import Figure
@@ -65,6 +78,7 @@ def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> 
     top = 4 * factor
     dims = list(DIMENSION_NAMES)
     angles = [2 * math.pi * i / len(dims) for i in range(len(dims))]
+    colors = _colors(entries, models)
     with _rc():
         fig = Figure(figsize=(4.6, 4.0))
         ax = fig.add_subplot(projection="polar")
@@ -77,22 +91,25 @@ def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> 
         for e in entries:
             means, _, _ = _values(e, dims, factor)
             vals = [0.0 if v != v else v for v in means]
-            ax.plot([*angles, angles[0]], [*vals, vals[0]], linewidth=1.5, label=_label(e.model))
-            ax.fill([*angles, angles[0]], [*vals, vals[0]], alpha=0.08)
+            c = colors[e.model]
+            ax.plot([*angles, angles[0]], [*vals, vals[0]], linewidth=1.5, label=_label(e.model), color=c)
+            ax.fill([*angles, angles[0]], [*vals, vals[0]], alpha=0.08, color=c)
         ax.set_title(_label(title), pad=18)
         if entries:
             ax.legend(loc="upper left", bbox_to_anchor=(1.05, 1.0), fontsize=8, frameon=False)
         return _inline_svg(fig)
 
 
-def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> str:
-    """Grouped bars per dimension (and the average), one bar per model, 95% CI whiskers."""
+def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+    """Grouped bars per dimension (and the average), one bar per model, 95% CI whiskers (colours
+    by place in `models`)."""
     from matplotlib.figure import Figure
 
     factor = 1.0 if scale == "4" else float(SCALE_100)
     cols = [*DIMENSION_NAMES, "average"]
     k = max(1, len(entries))
     width = 0.8 / k
+    colors = _colors(entries, models)
     with _rc():
         fig = Figure(figsize=(max(6.5, 1.0 + 0.9 * len(cols) * min(k, 4) / 2), 3.6))
         ax = fig.add_subplot()
@@ -100,7 +117,7 @@ def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4") -> s
             means, lo, hi = _values(e, cols, factor)
             xs = [j - 0.4 + width * (i + 0.5) for j in range(len(cols))]
             ax.bar(xs, [0.0 if v != v else v for v in means], width=width * 0.95, label=_label(e.model),
-                   yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
+                   color=colors[e.model], yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
         ax.set_xticks(range(len(cols)))
         ax.set_xticklabels(cols, rotation=20)
         ax.set_ylim(0, 4 * factor)

@@ -9,6 +9,7 @@ from typing import Any
 
 from esc_bench.analysis.breakdown import FACETS, BreakdownRow, all_breakdowns
 from esc_bench.analysis.leaderboard import build_leaderboard, run_entries
+from esc_bench.analysis.model_order import model_order
 from esc_bench.analysis.runs import LoadedRun, load_runs
 from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
 
@@ -23,6 +24,7 @@ class Report:
     generated: str
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # the one model order of every table, chart and list
 
     @property
     def dialogues(self) -> list[DialogueRecord]:
@@ -50,11 +52,13 @@ def build_report(
     board = build_leaderboard(rid, created, entries)
     dialogues = [d for r in runs for d in r.dialogues]
     scores = [s for r in runs for s in r.scores]
-    breakdowns = all_breakdowns(dialogues, scores, facets=facets, seed=seed) if dialogues else {}
+    order = model_order(board.entries)
+    breakdowns = all_breakdowns(dialogues, scores, facets=facets, seed=seed, order=order) if dialogues else {}
     notes = [f"settings differ — {line}" for line in mixed_settings(entries)]
     if breakdowns:
         notes.append("breakdowns pool each model's tasks")
-    return Report(runs=runs, board=board, breakdowns=breakdowns, generated=_now(), seed=seed, notes=notes)
+    return Report(runs=runs, board=board, breakdowns=breakdowns, generated=_now(), seed=seed, notes=notes,
+                  models=order)
 
 
 def _now() -> str:
@@ -73,6 +77,7 @@ def report_json(report: Report) -> dict[str, Any]:
             for r in report.runs
         ],
         "notes": report.notes,
+        "models": report.models,
         "leaderboard": report.board.model_dump(mode="json"),
         "breakdowns": {facet: [row.to_dict() for row in rows] for facet, rows in report.breakdowns.items()},
     }

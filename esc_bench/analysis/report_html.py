@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from esc_bench.analysis.breakdown import source_name
 from esc_bench.analysis.html_parts import card_html, card_meta, e, page, scores_html, transcript_html
+from esc_bench.analysis.model_order import in_order
 from esc_bench.analysis.report import Report
 from esc_bench.analysis.runs import dialogue_average, metric_names
 from esc_bench.analysis.tables import FACET_TITLES, best_models, by_task, columns, format_score
@@ -66,8 +67,8 @@ def _leaderboard_html(report: Report, scale: str) -> str:
         scored = [en for en in entries if en.average.mean is not None]
         if scored:
             out.append('<div class="charts">')
-            out.append(f'<figure class="radar">{radar_svg(scored, task, scale)}</figure>')
-            out.append(f'<figure class="bars">{bars_svg(scored, task, scale)}</figure>')
+            out.append(f'<figure class="radar">{radar_svg(scored, task, scale, report.models)}</figure>')
+            out.append(f'<figure class="bars">{bars_svg(scored, task, scale, report.models)}</figure>')
             out.append("</div>")
     return "\n".join(out) or "<p>No results.</p>"
 
@@ -111,7 +112,8 @@ def _dialogues_html(report: Report, max_dialogues: int | None) -> str:
     # Runs sharing a task may have different judges: each dialogue's is its own run's.
     judges = {(i, t): j for i, r in enumerate(report.runs) for t, j in r.judges.items()}
     metrics = [metric_names(r) for r in report.runs]
-    dialogues = [(i, d) for i, r in enumerate(report.runs) for d in r.dialogues]
+    dialogues = in_order([(i, d) for i, r in enumerate(report.runs) for d in r.dialogues], report.models,
+                         lambda x: x[1].model)
     shown = dialogues if max_dialogues is None else dialogues[:max_dialogues]
     items = [_dialogue_html(d, recs.get(d.key, {}), judges.get((i, d.task)), metrics[i]) for i, d in shown]
     more = f" (first {len(shown)} of {len(dialogues)})" if len(shown) < len(dialogues) else ""

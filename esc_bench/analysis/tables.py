@@ -57,8 +57,12 @@ def best_models(entries: list[LeaderboardEntry], col: str) -> set[str]:
 
 
 def by_task(board: Leaderboard) -> dict[str, list[LeaderboardEntry]]:
+    """Each task's entries, the models in the report's one order (analysis/model_order.py)."""
+    from esc_bench.analysis.model_order import in_order, model_order
+
+    order = model_order(board.entries)
     out: dict[str, list[LeaderboardEntry]] = {}
-    for e in board.entries:
+    for e in in_order(board.entries, order, lambda x: x.model):
         out.setdefault(e.task, []).append(e)
     return out
 
