@@ -158,11 +158,13 @@ def test_adapter_configs_rewritten(converted):
     assert set(cfg["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
+@pytest.mark.parametrize("trim", [False, True], ids=["keep-spaces", "remove-extra-whitespaces"])
 @pytest.mark.parametrize("handmade", [False, True])
-def test_tokenizer_ids_match_sentencepiece(tmp_path, handmade):
+def test_tokenizer_ids_match_sentencepiece(tmp_path, handmade, trim):
     sentencepiece = pytest.importorskip("sentencepiece")
-    model = write_sp_model(tmp_path / "tokenizer.model", handmade=handmade)
+    model = write_sp_model(tmp_path / "tokenizer.model", handmade=handmade, remove_extra_whitespaces=trim)
     sp = spm.read_sp_model(model)
+    assert sp.remove_extra_whitespaces is trim
     tok = spm.build_tokenizer(sp, {3: ("<|im_start|>", True), 4: ("<|im_end|>", True)}, add_bos="<s>")
     spp = sentencepiece.SentencePieceProcessor(model_file=str(model))
     chat = f"<|im_start|>system\n{TEST_META_INSTRUCTION}<|im_end|>\n<|im_start|>user\nI feel sad 3<|im_end|>\n<|im_start|>assistant\n"

@@ -204,8 +204,11 @@ def build_tokenizer(
     if sp.precompiled_charsmap:
         steps.append(normalizers.Precompiled(sp.precompiled_charsmap))
     if sp.remove_extra_whitespaces:
-        # SentencePiece trims and squeezes the space character only (not tabs or newlines).
-        steps += [normalizers.Replace(Regex("^ +| +$"), ""), normalizers.Replace(Regex(" {2,}"), " ")]
+        # As sentencepiece's normaliser does (InternLM2's tokenizer.model, run by its tokenizer):
+        # drop spaces at the start and end of the whole text and squeeze runs of spaces; tabs and
+        # newlines stay, and so does a space before a newline ("AI assistant: \n"). \A and \z,
+        # not ^ and $: the tokenizers library's regexes (Oniguruma) match ^ and $ at every newline.
+        steps += [normalizers.Replace(Regex(r"\A +| +\z"), ""), normalizers.Replace(Regex(" {2,}"), " ")]
     if sp.add_dummy_prefix:
         steps.append(normalizers.Prepend(SPACE))
     if sp.escape_whitespaces:
@@ -246,6 +249,9 @@ SAMPLE_TEXTS: tuple[str, ...] = (
     "Mixed 中英文 text with numbers 12345 and 3.14",
     "Emoji only: 🎉🎉 and rare: \u00e9\u00e8\u00ea \u0416\u0437",
     "Score: 4",
+    # ESC-RANK's judge prompt has "AI assistant: \n": a space before a newline stays (only the
+    # whole text's ends are trimmed).
+    "User: I can't sleep \nAI assistant: \nThat sounds hard.  \n  Tell me more. ",
     "",
 )
 

@@ -182,7 +182,7 @@ def _pb(number: int, value: Any) -> bytes:
     return _pb_varint(number << 3 | 2) + _pb_varint(len(data)) + data
 
 
-def handmade_sp_model(lines: list[str], merges: int = 220) -> bytes:
+def handmade_sp_model(lines: list[str], merges: int = 220, *, remove_extra_whitespaces: bool = False) -> bytes:
     """A SentencePiece BPE ModelProto written by hand (used when sentencepiece is not installed)."""
     words: dict[tuple[str, ...], int] = {}
     for line in lines:
@@ -225,11 +225,11 @@ def handmade_sp_model(lines: list[str], merges: int = 220) -> bytes:
             pieces.append((c, -float(len(merged) + j), 1))
     proto = b"".join(_pb(1, _pb(1, p) + _pb(2, s) + _pb(3, t)) for p, s, t in pieces)
     proto += _pb(2, _pb(3, 2) + _pb(4, len(pieces)) + _pb(35, True) + _pb(40, 0))
-    proto += _pb(3, _pb(1, "identity") + _pb(3, True) + _pb(4, False) + _pb(5, True))
+    proto += _pb(3, _pb(1, "identity") + _pb(3, True) + _pb(4, remove_extra_whitespaces) + _pb(5, True))
     return proto
 
 
-def write_sp_model(path: Path, *, handmade: bool = False) -> Path:
+def write_sp_model(path: Path, *, handmade: bool = False, remove_extra_whitespaces: bool = False) -> Path:
     lines = corpus(400, seed=3)
     try:
         if handmade:
@@ -242,11 +242,11 @@ def write_sp_model(path: Path, *, handmade: bool = False) -> Path:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines), model_writer=buf, vocab_size=512, model_type="bpe",
             byte_fallback=True, split_digits=True, user_defined_symbols=["<|im_start|>", "<|im_end|>"],
-            normalization_rule_name="identity", remove_extra_whitespaces=False, minloglevel=2,
+            normalization_rule_name="identity", remove_extra_whitespaces=remove_extra_whitespaces, minloglevel=2,
         )
         data = buf.getvalue()
     except ImportError:
-        data = handmade_sp_model(lines)
+        data = handmade_sp_model(lines, remove_extra_whitespaces=remove_extra_whitespaces)
     Path(path).write_bytes(data)
     return Path(path)
 
