@@ -112,3 +112,29 @@ def test_a_refused_or_failed_start_leaves_no_folder_behind(tmp_path: Path, capsy
     assert main(["resume", str(out)]) == 2
     assert "not an esc-bench run folder" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_results_without_a_manifest_are_refused_and_left_untouched(tmp_path: Path, capsys) -> None:
+    with FakeOpenAI() as srv:
+        models, tasks = write_configs(tmp_path, srv.url)
+        out = tmp_path / "run"
+        argv = _argv(models, tasks, out, tmp_path / "cache")
+        assert main(argv) == 0
+        (out / "manifest.json").unlink()
+        (out / ".lock").unlink()  # e.g. results copied from elsewhere: the refusal adds no lock file
+        before = _snapshot(out)
+        n = srv.n_requests
+        capsys.readouterr()
+        for command in (argv, ["resume", str(out)], ["score", str(out), "--judge", "judge",
+                                                     "--model-configs", str(models)]):
+            assert main(command) == 2, command
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1, err
+            assert "holds dialogues.jsonl, scores.jsonl, leaderboard.json but no manifest.json" in err
+            assert "move those files out" in err
+            assert _snapshot(out) == before
+        assert srv.n_requests == n

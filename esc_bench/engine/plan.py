@@ -133,6 +133,7 @@ def build_plan(opts: RunOptions) -> RunPlan:
 def _read_run_folder(run_dir: RunDir, hashes: dict[str, str], fresh_id: str) -> tuple[str, bool]:
     """(run id, resuming): an existing run folder is resumed if its configs still match."""
     if not run_dir.exists():
+        run_dir.refuse_orphan_results()
         return fresh_id, False
     manifest = run_dir.read_manifest()
     changed = config_differences(manifest.config_hashes, hashes)

@@ -100,8 +100,9 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path} exists and is not a folder")
         created = not self.path.exists()
+        new_lock = not (self.path / LOCK).exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        _HELD[key] = _Held(_take_lock(self.path / LOCK, self.path), created)
+        _HELD[key] = _Held(_take_lock(self.path / LOCK, self.path), created, new_lock)
 
     def release(self) -> None:
         """Undo one acquire; the last one frees the folder. A folder this process created and
@@ -115,9 +116,9 @@ class RunDir:
             return
         del _HELD[key]
         try:
-            if not self.manifest_path.exists() and [p.name for p in self.path.iterdir()] == [LOCK]:
+            if held.new_lock and not self.manifest_path.exists():  # nothing ran here: leave it as found
                 (self.path / LOCK).unlink()  # still held: a newcomer notices the file is gone
-                if held.created:
+                if held.created and not any(self.path.iterdir()):
                     self.path.rmdir()
         except OSError:
             pass
@@ -138,9 +139,20 @@ class RunDir:
         try:
             return Manifest.model_validate_json(self.manifest_path.read_bytes())
         except FileNotFoundError:
+            self.refuse_orphan_results()
             raise UserError(f"{self.path} is not an esc-bench run folder (no {MANIFEST})") from None
         except ValidationError as exc:
             raise UserError(f"{self.manifest_path}: not a valid manifest ({exc.errors()[0]['msg']})") from None
+
+    def refuse_orphan_results(self) -> None:
+        """Results without a manifest cannot be resumed: what produced them is unknown, and
+        treating the folder as new would do every dialogue again and append each line twice."""
+        found = [n for n in (DIALOGUES, SCORES, LEADERBOARD) if (self.path / n).is_file()]
+        if found and not self.manifest_path.exists():
+            raise UserError(
+                f"{self.path} holds {', '.join(found)} but no {MANIFEST}; nothing was changed. "
+                f"Put its {MANIFEST} back to resume it, or move those files out to start afresh there"
+            )
 
     def write_manifest(self, manifest: Manifest) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -188,7 +200,8 @@ class RunDir:
 @dataclass
 class _Held:
     fh: IO[bytes]
-    created: bool
+    created: bool  # the folder
+    new_lock: bool  # its lock file
     depth: int = 1
 
 
