@@ -117,3 +117,64 @@ def test_tasks_listing_prints_a_hostile_task_name_and_error_literally(tmp_path: 
     assert rc == 2 and "internal error" not in err
     assert "[bold]x[red]" in out
     assert "invalid" in out and "bad[bold].yaml" in out
+
+
+# ---- markdown: outside text stays inside its cell (issue 8.13) -------------------------------
+
+IMG = "![x](http://evil.example/x.png)"
+BREAKS = ["\r", "\n", "\r\n\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"]
+
+
+def _html(md_text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(md_text)
+
+
+@pytest.mark.parametrize("brk", BREAKS, ids=[hex(ord(b[0])) for b in BREAKS])
+def test_markdown_report_keeps_hostile_names_in_their_cells(tmp_path: Path, capsys, brk: str) -> None:
+    from tests.support import synthetic_runs
+    from tests.support.synthetic_runs import make_run
+
+    models = [f"evil{brk}{IMG} | <b>x</b> *a* _b_ `c`", "good"]
+    cats = synthetic_runs.CATEGORIES
+    synthetic_runs.CATEGORIES = [f"cat{brk}{IMG}|x", f"[y]{brk}# heading", "plain"]
+    try:
+        make_run(tmp_path / "run", models=models, tasks={f"t{brk}{IMG}": {"language": "en"}})
+    finally:
+        synthetic_runs.CATEGORIES = cats
+    rc = main(["report", str(tmp_path / "run"), "--format", "md"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    html = _html(out)
+    assert "<img" not in html and "<b>" not in html and "<em>" not in html and "<code>c" not in html
+    assert "<h1>heading" not in html and "<h1># heading" not in html
+    tables = html.split("<table>")[1:]
+    by_category = html.split("by category")[1].split("<table>")[1]
+    assert tables[0].count("<tr>") == 1 + 2  # header + one row per model
+    assert by_category.split("</table>")[0].count("<tr>") == 1 + 3 * 2  # header + each category x model
+    assert "!" in tables[0] and "evil.example" in tables[0]  # the text is still there, shown literally
+
+
+def test_markdown_comparison_keeps_hostile_card_ids_in_their_cells(tmp_path: Path, capsys) -> None:
+    from tests.support.synthetic_runs import make_run
+
+    task = f"t\r{IMG}|"
+    make_run(tmp_path / "run", models=["a", "bb"], tasks={task: {"language": "en"}})  # scores differ by name length
+    rc = main(["compare", str(tmp_path / "run"), "--model-a", "a", "--model-b", "bb", "--format", "md"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    html = _html(out)
+    assert "<img" not in html
+    largest = html.split("Largest differences")[1]
+    rows = largest.split("<tbody>")[1].split("</tbody>")[0]
+    assert 2 * rows.count("<tr>") == rows.count("evil.example")  # task and card id stay in their row
+
+
+def test_markdown_escapes_keep_ordinary_names_readable() -> None:
+    from esc_bench.analysis.markdown import md_code, md_text
+
+    assert md_text("esc_eval_en") == "esc_eval_en" and md_text("openai/gpt-4o") == "openai/gpt-4o"
+    assert "<code>" not in _html(md_text("a `b` c")) and "<em>" not in _html(md_text("_b_ *a*"))
+    span = md_code("run``x\r\nsecond`")
+    assert _html(span).strip() == "<p><code>run``x second`</code></p>"

@@ -13,7 +13,8 @@ from esc_bench.analysis.compare import (
     DimComparison,
     GroupComparison,
 )
-from esc_bench.analysis.tables import FACET_TITLES, _md_escape, markdown_table
+from esc_bench.analysis.markdown import markdown_table, md_text
+from esc_bench.analysis.tables import FACET_TITLES
 from esc_bench.dimensions import SCALE_100
 
 if TYPE_CHECKING:
@@ -142,14 +143,14 @@ def render_comparison(cmp: Comparison, console: Console, scale: str = "4", *, br
 def comparison_markdown(comparisons: list[Comparison], scale: str = "4") -> str:
     """The comparison as markdown: a section per table."""
     c0 = comparisons[0]
-    lines = [f"# esc-bench comparison: {_md_escape(c0.label_a)} (A) vs {_md_escape(c0.label_b)} (B)", "",
-             _md_escape(method_line(scale)) + ".", ""]
+    lines = [f"# esc-bench comparison: {md_text(c0.label_a)} (A) vs {md_text(c0.label_b)} (B)", "",
+             md_text(method_line(scale)) + ".", ""]
     for cmp in comparisons:
-        lines += [f"## {_md_escape(cmp.scope)}", "", _md_escape(pairs_line(cmp)) + ".", ""]
+        lines += [f"## {md_text(cmp.scope)}", "", md_text(pairs_line(cmp)) + ".", ""]
         lines += [markdown_table(HEADER, [[r.dimension, *row_cells(r, scale)] for r in cmp.rows],
                                  ["l", *["r"] * 8, "l", "l"]), ""]
         for facet, groups in cmp.breakdowns.items():
-            lines += [f"### {_md_escape(FACET_TITLES.get(facet, facet))}", "",
+            lines += [f"### {md_text(FACET_TITLES.get(facet, facet))}", "",
                       "B − A per dimension (* its CI excludes 0), the average with its CI.", ""]
             header = group_header(cmp, facet)
             lines += [markdown_table(header, [group_cells(g, scale) for g in groups],

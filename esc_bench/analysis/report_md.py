@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from esc_bench.analysis.report import Report
 from esc_bench.analysis.sage_report import report_protocols, sage_markdown, sage_rows
-from esc_bench.analysis.tables import _md_escape, breakdown_markdown, leaderboard_markdown
+from esc_bench.analysis.markdown import md_code, md_text
+from esc_bench.analysis.tables import breakdown_markdown, leaderboard_markdown
 
 
 def report_markdown(report: Report, scale: str = "4") -> str:
-    runs = ", ".join(f"`{r.run_id}`" for r in report.runs)
+    runs = ", ".join(md_code(r.run_id) for r in report.runs)
     lines = [
         "# esc-bench report",
         "",
         f"Runs: {runs}. Generated {report.generated}. Bootstrap 95% CIs over dialogues (seed {report.seed}).",
         "",
     ]
-    lines += [f"> {_md_escape(note)}" for note in report.notes]
+    lines += [f"> {md_text(note)}" for note in report.notes]
     if report.notes:
         lines.append("")
     lines += ["## Leaderboard", "", leaderboard_markdown(report.board, scale)]

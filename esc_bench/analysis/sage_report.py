@@ -84,7 +84,7 @@ def row_cells(r: SageRow) -> list[str]:
 
 
 def sage_markdown(rows: list[SageRow], *, heading: str = "##") -> str:
-    from esc_bench.analysis.tables import markdown_table
+    from esc_bench.analysis.markdown import markdown_table
 
     if not rows:
         return ""

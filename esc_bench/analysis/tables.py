@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from esc_bench.analysis.markdown import markdown_table, md_bold, md_text
 from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100
 from esc_bench.records import DimensionScore, Leaderboard, LeaderboardEntry
 
@@ -126,20 +127,6 @@ def render_leaderboard(board: Leaderboard, console: "Console", scale: str = "4")
         console.print(table)
 
 
-def _md_escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-            .replace("<", "&lt;").replace(">", "&gt;"))
-
-
-def markdown_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
-    """A GitHub-flavoured markdown table (cells escaped)."""
-    align = align or ["l"] + ["r"] * (len(header) - 1)
-    seps = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "| " + " | ".join(seps) + " |"]
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def leaderboard_markdown(board: Leaderboard, scale: str = "4", *, heading: str = "###") -> str:
     """One markdown table per task, best values in bold."""
     scale = _check_scale(scale)
@@ -153,14 +140,14 @@ def leaderboard_markdown(board: Leaderboard, scale: str = "4", *, heading: str =
             cells = [e.model]
             for col in columns():
                 text = format_score(_cell(e, col), scale)
-                cells.append(f"**{text}**" if e.model in best[col] else text)
+                cells.append(md_bold(text) if e.model in best[col] else text)
             cells += [str(e.n_dialogues), str(e.n_failed)]
             if show_missing:
                 cells.append(str(_missing_total(e)))
             rows.append(cells)
-        out.append(f"{heading} {_md_escape(task)}")
+        out.append(f"{heading} {md_text(task)}")
         settings = _settings_line(entries)
-        out.append(f"{_md_escape(settings) + ' — ' if settings else ''}{_scale_note(scale)}")
+        out.append(f"{md_text(settings) + ' — ' if settings else ''}{_scale_note(scale)}")
         out.append("")
         out.append(markdown_table(header, rows))
         out.append("")
@@ -229,7 +216,7 @@ def breakdown_markdown(facet: str, rows, scale: str = "4", *, heading: str = "##
         cells = [r.label, r.model]
         for col in columns():
             text = format_score(_bd_cell(r, col), scale)
-            cells.append(f"**{text}**" if r.model in best.get((r.group, col), set()) else text)
+            cells.append(md_bold(text) if r.model in best.get((r.group, col), set()) else text)
         body.append(cells + [str(r.n_dialogues), str(r.n_failed)])
-    title = _md_escape(FACET_TITLES.get(facet, facet))
+    title = md_text(FACET_TITLES.get(facet, facet))
     return f"{heading} {title}\n{_scale_note(scale)}\n\n{markdown_table(header, body, ['l', 'l'] + ['r'] * (len(header) - 2))}\n"
