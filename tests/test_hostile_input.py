@@ -136,7 +136,7 @@ def test_markdown_report_keeps_hostile_names_in_their_cells(tmp_path: Path, caps
     from tests.support import synthetic_runs
     from tests.support.synthetic_runs import make_run
 
-    models = [f"evil{brk}{IMG} | <b>x</b> *a* _b_ `c`", "good"]
+    models = [f"evil{brk}{IMG} | <b>x</b> *a* _b_ `c` [l](http://evil.example/l) [r][l]", "good"]
     cats = synthetic_runs.CATEGORIES
     synthetic_runs.CATEGORIES = [f"cat{brk}{IMG}|x", f"[y]{brk}# heading", "plain"]
     try:
@@ -147,7 +147,7 @@ def test_markdown_report_keeps_hostile_names_in_their_cells(tmp_path: Path, caps
     out, err = capsys.readouterr()
     assert rc == 0, err
     html = _html(out)
-    assert "<img" not in html and "<b>" not in html and "<em>" not in html and "<code>c" not in html
+    assert "<img" not in html and "<a " not in html and "<b>" not in html and "<em>" not in html and "<code>c" not in html
     assert "<h1>heading" not in html and "<h1># heading" not in html
     tables = html.split("<table>")[1:]
     by_category = html.split("by category")[1].split("<table>")[1]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-# What could start markup inside one line: `|` (a new cell), `[` (a link or image: without an opening
-# bracket no `](url)` is live), emphasis, code spans, `\`; `_` only where it can emphasise (not in
-# `t_en`). CommonMark lets a backslash escape each.
-_SPECIAL = re.compile(r"([\\`*|~\[])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+# What could start markup inside one line: `|` (a new cell), emphasis, code spans, `\`, `_` only where it
+# can emphasise (not in `t_en`), and `]` where a link, image or link definition would follow it
+# (`](`, `][`, `]:`); a plain `[44.6, 81.2]` stays as it is. CommonMark lets a backslash escape each.
+_SPECIAL = re.compile(r"[\\`*|~]|\](?=[(\[:])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 class Markdown(str):

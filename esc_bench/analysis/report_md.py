@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from esc_bench.analysis.markdown import md_code, md_text
 from esc_bench.analysis.report import Report
 from esc_bench.analysis.sage_report import report_protocols, sage_markdown, sage_rows
-from esc_bench.analysis.markdown import md_code, md_text
 from esc_bench.analysis.tables import breakdown_markdown, leaderboard_markdown
 
 

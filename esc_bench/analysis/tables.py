@@ -86,7 +86,7 @@ def _scale_note(scale: str) -> str:
     return f"mean ±95% CI half-width, scale {rng}"
 
 
-def render_leaderboard(board: Leaderboard, console: "Console", scale: str = "4") -> None:
+def render_leaderboard(board: Leaderboard, console: Console, scale: str = "4") -> None:
     """Print one rich table per task."""
     from rich.table import Table
     from rich.text import Text
@@ -178,7 +178,7 @@ def _bd_cell(row, col: str) -> DimensionScore | None:
     return row.average if col == "average" else row.scores.get(col)
 
 
-def render_breakdown(facet: str, rows, console: "Console", scale: str = "4") -> None:
+def render_breakdown(facet: str, rows, console: Console, scale: str = "4") -> None:
     """One rich table for a facet: a row per (group, model); the best model of each group bold."""
     from rich.table import Table
     from rich.text import Text
