@@ -37,6 +37,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--cache-dir", type=Path, help="response cache folder (default $ESC_BENCH_CACHE_DIR or ~/.cache/esc-bench)")
     p.add_argument("--max-failures", default="0", metavar="N|FRAC", help="failed dialogues tolerated before the exit code is 1: a count (3), fraction (0.05) or percentage (5%%); default 0")
+    p.add_argument("--no-preflight", action="store_true", help="skip the check before the first dialogue: one 1-token call to each model endpoint (server up, key accepted, model served)")
     p.add_argument("--skip-judge", action="store_true", help="simulate dialogues only; score later with `esc-bench score`")
     p.add_argument("--scale", choices=["4", "100"], default="4", help="scale of the console table: 0-4 (default) or the paper's 0-100")
 

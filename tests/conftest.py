@@ -22,6 +22,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Never read or write the user's real cache; an unreachable upstream URL unless a test serves one.
     os.environ["ESC_BENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="esc-bench-test-cache-")
     os.environ["ESC_BENCH_UPSTREAM_URL"] = "http://127.0.0.1:9/unreachable"
+    # Tests count the calls a run makes; the preflight's probes are tested on their own
+    # (tests/test_preflight.py sets it back to 1).
+    os.environ["ESC_BENCH_PREFLIGHT"] = "0"
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         os.environ.pop(var, None)
 

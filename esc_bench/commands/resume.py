@@ -12,6 +12,7 @@ from esc_bench.errors import UserError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="the run folder to continue")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
+    parser.add_argument("--no-preflight", action="store_true", help="skip the 1-token call to each model endpoint before resuming")
 
 
 def recorded_run_args(run_dir: Path) -> argparse.Namespace:
@@ -48,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     with rd.lock():  # before the manifest is read
         parsed = recorded_run_args(args.run_dir)
         parsed.no_cache = parsed.no_cache or args.no_cache
+        parsed.no_preflight = args.no_preflight
         parsed.argv = list(args.argv)
         return run_cmd.run(parsed)

@@ -35,6 +35,7 @@ def options_from_args(args: argparse.Namespace):
         cache_dir=args.cache_dir,
         max_failures=args.max_failures,
         skip_judge=args.skip_judge,
+        preflight=not getattr(args, "no_preflight", False),
         argv=list(getattr(args, "argv", ["esc-bench"])),
     )
 

@@ -18,6 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-configs", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--no-preflight", action="store_true", help="skip the 1-token call to the judge's endpoint before scoring")
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--scale", choices=["4", "100"], default="4")
 
@@ -55,6 +56,7 @@ def _score(args: argparse.Namespace, run_dir) -> int:
     parsed.no_cache = args.no_cache
     parsed.cache_dir = cache_dir
     parsed.skip_judge = False
+    parsed.no_preflight = args.no_preflight
     parsed.argv = list(args.argv)
     opts = options_from_args(parsed)
     opts.score_only = True

@@ -31,6 +31,7 @@ class RunOptions:
     max_failures: str = "0"
     skip_judge: bool = False
     score_only: bool = False  # judge saved dialogues; never simulate (esc-bench score)
+    preflight: bool = True  # one tiny call per model endpoint before the first dialogue
     argv: list[str] = field(default_factory=list)
 
 

@@ -114,6 +114,14 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         )
         for name in names
     }
+    if opts.preflight and os.environ.get("ESC_BENCH_PREFLIGHT", "1") != "0":
+        try:
+            await _preflight(plan, backends, names)
+        except BaseException:
+            await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
+            if cache is not None:
+                cache.close()
+            raise
     run_dir.acquire()  # already held when a command built the plan: re-entrant
     manifest = build_manifest(plan)
     start_invocation(manifest, opts.argv)
@@ -226,6 +234,25 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
         run_dir.write_manifest(manifest)
         run_dir.release()
     return outcome
+
+
+async def _preflight(plan: RunPlan, backends: dict[str, Any], names: list[str]) -> None:
+    """One tiny call per endpoint before anything is written; UserError naming what failed."""
+    from esc_bench.backends.preflight import Probe, preflight
+    from esc_bench.errors import UserError
+
+    probes: list[Probe] = []
+    for name in names:
+        adapters = {
+            next(iter(tp.protocol.judge_adapters(plan.models[name], tp.config.language)), None)
+            for tp in plan.tasks if tp.judge == name
+        } or {None}
+        probes += [Probe(name, backends[name].inner, a) for a in sorted(adapters, key=str)]
+    failed = await preflight(probes)
+    if failed:
+        raise UserError(
+            f"preflight: {'; '.join(failed)} (nothing was run; --no-preflight skips this check)"
+        )
 
 
 def card_digest(card: Card) -> str:

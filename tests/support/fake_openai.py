@@ -20,6 +20,9 @@ or queued for the next requests with `queue_faults`):
   hang (no reply for `hang_s`), drop (connection closed without a response),
   auth (401), bad_request (400). `error_message` replaces the message of every error reply.
 
+Like a real server, it can also refuse: `served` (the model names it serves; others get 404) and
+`api_key` (requests without `Bearer <api_key>` get 401).
+
 Standalone: ``python -m tests.support.fake_openai --latency 0.25`` prints the URL.
 """
 
@@ -117,7 +120,11 @@ class FakeOpenAI:
         error_message: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        served: Iterable[str] | None = None,
+        api_key: str | None = None,
     ) -> None:
+        self.served = None if served is None else set(served)  # other models: 404, as vLLM says
+        self.api_key = api_key  # when set, a request without `Bearer <api_key>` gets 401
         self.latency = latency
         self.fault_rate = fault_rate
         self.faults = tuple(faults)
@@ -276,6 +283,10 @@ class FakeOpenAI:
     ) -> web.StreamResponse:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self._error(400, "body must be JSON with a 'messages' list")
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided")
+        if self.served is not None and body.get("model") not in self.served:
+            return _error(404, f"The model `{body.get('model')}` does not exist.")
         if fault == "rate_limit":
             return self._error(429, "rate limited", headers={"Retry-After": self.retry_after})
         if fault == "rate_limit_no_header":
