@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 
 # name -> (module under esc_bench.commands, one-line help). Modules load only when used.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -25,21 +26,50 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", help="comma list of model config names or litellm model strings (the supporters under test)")
-    p.add_argument("--tasks", default="all", help="comma list of tasks or groups; 'all' = the full ESC-Eval benchmark (default)")
+    p.add_argument(
+        "--models",
+        help="comma list of model config names or litellm model strings (the supporters under test)",
+    )
+    p.add_argument(
+        "--tasks", default="all",
+        help="comma list of tasks or groups; 'all' = the full ESC-Eval benchmark (default)",
+    )
     p.add_argument("--simulator", help="model that plays the help-seeker (overrides the task's)")
     p.add_argument("--judge", help="model that scores dialogues (overrides the task's)")
     p.add_argument("--limit", type=int, help="first N cards per task, after the task's filters")
     p.add_argument("--output", type=Path, help="run folder (default results/<run id>); an existing one is resumed")
-    p.add_argument("--model-configs", type=Path, action="append", default=[], metavar="DIR", help="extra model config folder (repeatable; searched first)")
-    p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR", help="extra task folder (repeatable; searched first)")
+    p.add_argument(
+        "--model-configs", type=Path, action="append", default=[], metavar="DIR",
+        help="extra model config folder (repeatable; searched first)",
+    )
+    p.add_argument(
+        "--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
+        help="extra task folder (repeatable; searched first)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
-    p.add_argument("--cache-dir", type=Path, help="response cache folder (default $ESC_BENCH_CACHE_DIR or ~/.cache/esc-bench)")
-    p.add_argument("--max-failures", default="0", metavar="N|FRAC", help="failed dialogues tolerated before the exit code is 1: a count (3), fraction (0.05) or percentage (5%%); default 0")
-    p.add_argument("--no-preflight", action="store_true", help="skip the check before the first dialogue: one 1-token call to each model endpoint (server up, key accepted, model served)")
-    p.add_argument("--skip-judge", action="store_true", help="simulate dialogues only; score later with `esc-bench score`")
-    p.add_argument("--scale", choices=["4", "100"], default="4", help="scale of the console table: 0-4 (default) or the paper's 0-100")
+    p.add_argument(
+        "--cache-dir", type=Path,
+        help="response cache folder (default $ESC_BENCH_CACHE_DIR or ~/.cache/esc-bench)",
+    )
+    p.add_argument(
+        "--max-failures", default="0", metavar="N|FRAC",
+        help="failed dialogues tolerated before the exit code is 1: a count (3), fraction (0.05) or percentage (5%%); "
+        "default 0",
+    )
+    p.add_argument(
+        "--no-preflight", action="store_true",
+        help="skip the check before the first dialogue: one 1-token call to each model endpoint (server up, key "
+        "accepted, model served)",
+    )
+    p.add_argument(
+        "--skip-judge", action="store_true",
+        help="simulate dialogues only; score later with `esc-bench score`",
+    )
+    p.add_argument(
+        "--scale", choices=["4", "100"], default="4",
+        help="scale of the console table: 0-4 (default) or the paper's 0-100",
+    )
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -62,7 +92,7 @@ def _version() -> str:
     return f"esc-bench {__version__}"
 
 
-def _load(module: str):
+def _load(module: str) -> ModuleType:
     name = module if module.startswith("esc_bench.") else f"esc_bench.commands.{module}"
     return importlib.import_module(name)
 
@@ -92,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `esc-bench tasks | head`
         return 0
     except OSError as exc:  # the environment: a path that is not a folder, a full disk, no permission
-        what = f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc) or type(exc).__name__
+        name = type(exc).__name__
+        what = f"{exc.strerror or name}: {exc.filename}" if exc.filename else str(exc) or name
         print(f"esc-bench: error: {' '.join(what.split())[:300]}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one line by default, the traceback on request

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 
-def make_console(stderr: bool = False, *, pipe_width: int = 200) -> "Console":
+def make_console(stderr: bool = False, *, pipe_width: int = 200) -> Console:
     """A console that prints strings literally; a pipe or file gets `pipe_width` columns (wide tables)."""
     from rich.console import Console
 
@@ -26,7 +26,7 @@ def make_console(stderr: bool = False, *, pipe_width: int = 200) -> "Console":
     return console
 
 
-def styled(label: str, style: str, rest: str = "") -> "Text":
+def styled(label: str, style: str, rest: str = "") -> Text:
     """`label` in `style`, then `rest` as plain text: e.g. styled("failed ", "red", message)."""
     from rich.text import Text
 

@@ -30,7 +30,7 @@ def decode_text(data: bytes, label: str, error: type[UserError] = DataError) -> 
         raise error(f"{label}:{line}: not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
-def read_text(path: "Path", error: type[UserError] = DataError, what: str = "file") -> str:
+def read_text(path: Path, error: type[UserError] = DataError, what: str = "file") -> str:
     """A text file's content, or one error line: missing, unreadable, or not UTF-8."""
     try:
         data = path.read_bytes()

@@ -7,6 +7,8 @@ fetched at run time: esc_bench.data.upstream) and `esc-bench` (ours, bundled).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from esc_bench.backends.base import Message
@@ -52,7 +54,7 @@ class Protocol(BaseModel):
     judge_dimension_names: dict[str, str]  # upstream key -> name used inside the prompt
     languages: dict[str, LanguageStrings] = Field(default_factory=dict)
 
-    def _pick(self, language: Language, field: str):
+    def _pick(self, language: Language, field: str) -> Any:
         own = getattr(self.languages[language], field, None) if language in self.languages else None
         return own if own is not None else getattr(self, field)
 

@@ -21,15 +21,19 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, DIMENSION_NAMES, SCORE_MAX, SCORE_MIN
 from esc_bench.errors import DataError, UserError, parse_json, read_text
 from esc_bench.records import DialogueRecord, ScoreRecord
 
+if TYPE_CHECKING:
+    import numpy as np
+
 K = SCORE_MAX - SCORE_MIN + 1  # 5 categories
 METRICS = ("exact", "within1", "qwk", "spearman", "alpha", "bias")
 ALL = "all"
+Pair = tuple[tuple[str, str, str], str, int, int]  # (dialogue key, dimension, judge score, reference score)
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,13 @@ def load_reference_file(path: Path) -> list[RefScore]:
 
 
 def refs_from_scores(scores: list[ScoreRecord]) -> list[RefScore]:
-    return [RefScore(card_id=s.card_id, dimension=s.dimension, score=s.score, task=s.task, model=s.model)
+    return [RefScore(card_id=s.card_id, dimension=s.dimension, score=_int_score(s.score), task=s.task, model=s.model)
             for s in scores]
+
+
+def _int_score(score: float | None) -> int | None:
+    """A rubric score (0-4) as the int the confusion matrix indexes by."""
+    return None if score is None else int(score)
 
 
 def transcript_digest(d: DialogueRecord) -> str:
@@ -148,7 +157,7 @@ def transcript_mismatches(
 
 @dataclass
 class Matched:
-    pairs: list[tuple[tuple[str, str, str], str, int, int]]  # (dialogue key, dimension, judge, reference)
+    pairs: list[Pair]  # (dialogue key, dimension, judge, reference)
     n_judge_missing: int = 0
     n_ref_missing: int = 0
     n_unmatched_ref: int = 0  # reference rows with no scored dialogue
@@ -183,7 +192,7 @@ def match(judged: list[ScoreRecord], refs: list[RefScore]) -> Matched:
         elif r.score is None:
             out.n_ref_missing += 1
         else:
-            out.pairs.append(((s.task, s.model, s.card_id), s.dimension, s.score, r.score))
+            out.pairs.append(((s.task, s.model, s.card_id), s.dimension, int(s.score), r.score))
     out.n_unreferenced = sum(1 for s in judged if s.key not in used)
     return out
 
@@ -191,7 +200,7 @@ def match(judged: list[ScoreRecord], refs: list[RefScore]) -> Matched:
 # -- metrics from confusion matrices (rows: judge, columns: reference) --------------------------
 
 
-def metrics_from_confusion(m):
+def metrics_from_confusion(m: np.ndarray) -> dict[str, np.ndarray]:
     """Each metric for a batch of K×K confusion matrices (shape (..., K, K)); NaN where undefined."""
     import numpy as np
 
@@ -233,7 +242,7 @@ def metrics_from_confusion(m):
     return {"exact": exact, "within1": within1, "qwk": qwk, "spearman": spearman, "alpha": alpha, "bias": bias}
 
 
-def confusion(judge: list[int], ref: list[int]):
+def confusion(judge: list[int], ref: list[int]) -> np.ndarray:
     import numpy as np
 
     m = np.zeros((K, K))
@@ -305,7 +314,7 @@ def _r(x: float | None) -> float | None:
 
 def agreement_row(
     dimension: str,
-    pairs: list[tuple[tuple[str, str, str], str, int, int]],
+    pairs: list[Pair],
     *,
     seed: int = 0,
     confidence: float = 0.95,
@@ -320,7 +329,7 @@ def agreement_row(
         row.metrics = {k: Metric(None) for k in METRICS}
         return row
     js, rs = [p[2] for p in pairs], [p[3] for p in pairs]
-    point = {k: float(v) for k, v in metrics_from_confusion(confusion(js, rs)).items()}
+    point: dict[str, float | None] = {k: float(v) for k, v in metrics_from_confusion(confusion(js, rs)).items()}
     point["spearman"] = spearman(js, rs)
     point["alpha"] = krippendorff_alpha(js, rs)
     # Units = dialogues: a resample draws dialogues with replacement and keeps all their pairs.
@@ -337,7 +346,7 @@ def agreement_row(
         for k, vals in boot.items():
             ok = vals[~np.isnan(vals)]
             if ok.size >= max(2, n_resamples // 2):
-                cis[k] = (_r(np.percentile(ok, tail)), _r(np.percentile(ok, 100 - tail)))
+                cis[k] = (round(float(np.percentile(ok, tail)), 6), round(float(np.percentile(ok, 100 - tail)), 6))
     values = {k: _r(point[k]) for k in METRICS}
     row.metrics = {k: Metric(values[k], cis[k] if values[k] is not None else None) for k in METRICS}
     return row
@@ -384,10 +393,12 @@ def agreement(
             f"no scores to compare: {m.n_unmatched_ref} reference rows matched no scored dialogue, "
             f"{m.n_judge_missing} had no judge score, {m.n_ref_missing} no reference score"
         )
-    kw = {"seed": seed, "confidence": confidence, "n_resamples": n_resamples}
-    rows = [agreement_row(dim, [p for p in m.pairs if p[1] == dim], **kw) for dim in DIMENSION_NAMES]
+    def row(dim: str, pairs: list[Pair]) -> AgreementRow:
+        return agreement_row(dim, pairs, seed=seed, confidence=confidence, n_resamples=n_resamples)
+
+    rows = [row(dim, [p for p in m.pairs if p[1] == dim]) for dim in DIMENSION_NAMES]
     rows = [r for r in rows if r.n]
-    rows.append(agreement_row(ALL, m.pairs, **kw))
+    rows.append(row(ALL, m.pairs))
     return Agreement(
         judge=judge, reference=reference, tasks=sorted({p[0][0] for p in m.pairs}), rows=rows,
         n_judge_missing=m.n_judge_missing, n_ref_missing=m.n_ref_missing,

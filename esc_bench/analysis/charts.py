@@ -5,9 +5,14 @@ from __future__ import annotations
 import io
 import itertools
 import re
+from typing import TYPE_CHECKING, cast
 
 from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100
 from esc_bench.records import LeaderboardEntry
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.projections.polar import PolarAxes
 
 _counter = itertools.count(1)
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -20,7 +25,7 @@ def _label(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _inline_svg(fig) -> str:
+def _inline_svg(fig: Figure) -> str:
     """The figure as an <svg> element for inlining: no XML prolog, ids prefixed to stay unique."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -81,7 +86,7 @@ def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", mod
     colors = _colors(entries, models)
     with _rc():
         fig = Figure(figsize=(4.6, 4.0))
-        ax = fig.add_subplot(projection="polar")
+        ax = cast("PolarAxes", fig.add_subplot(projection="polar"))
         ax.set_theta_offset(math.pi / 2)
         ax.set_theta_direction(-1)
         ax.set_xticks(angles)

@@ -35,7 +35,7 @@ ORIENTATION = "differences are B − A; win/tie/loss count from B's side (win: B
 COMPARE_FACETS: tuple[str, ...] = ("language", "category")
 POOLED = "all tasks"
 
-Scores = dict[str, int | None]
+Scores = dict[str, float | None]
 PairKey = tuple[str, str]  # task, card_id
 
 

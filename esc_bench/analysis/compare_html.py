@@ -45,14 +45,17 @@ def _table(cmp: Comparison, scale: str) -> str:
                       for i, c in enumerate(cells))
         name = f"<b>{e(r.dimension)}</b>" if r.dimension == "average" else e(r.dimension)
         body.append(f'<tr><td class="l">{name}</td>{tds}<td class="{_verdict_class(r)}">{e(verdict)}</td></tr>')
-    return f'<div class="scroll"><table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    table = f'<table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<div class="scroll">{table}</div>'
 
 
 def _groups(cmp: Comparison, scale: str) -> str:
     out = []
     for facet, groups in cmp.breakdowns.items():
         header = group_header(cmp, facet)
-        head = "".join(f'<th class="{"l" if i == 0 or c == "verdict" else ""}">{e(c)}</th>' for i, c in enumerate(header))
+        head = "".join(
+            f'<th class="{"l" if i == 0 or c == "verdict" else ""}">{e(c)}</th>' for i, c in enumerate(header)
+        )
         body = []
         for g in groups:
             cells = group_cells(g, scale)
@@ -60,14 +63,16 @@ def _groups(cmp: Comparison, scale: str) -> str:
             for r, c in zip(g.rows[:-1], cells[2:]):
                 cls = "" if not significant(r) or r.diff is None else (' class="up"' if r.diff > 0 else ' class="down"')
                 tds.append(f"<td{cls}>{e(c)}</td>")
-            tds += [f"<td>{e(c)}</td>" for c in cells[2 + len(g.rows) - 1:-1]]
+            tds += [f"<td>{e(c)}</td>" for c in cells[2 + len(g.rows) - 1 : -1]]
             tds.append(f'<td class="{_verdict_class(g.rows[-1])}">{e(cells[-1])}</td>')
             body.append(f"<tr>{''.join(tds)}</tr>")
-        out.append(f"<h3>{e(FACET_TITLES.get(facet, facet))}</h3>"
-                   '<p class="meta">B − A per dimension (* its CI excludes 0; green: B higher, red: A higher), '
-                   "the average with its CI</p>"
-                   f'<div class="scroll"><table class="groups"><thead><tr>{head}</tr></thead>'
-                   f'<tbody>{"".join(body)}</tbody></table></div>')
+        out.append(
+            f"<h3>{e(FACET_TITLES.get(facet, facet))}</h3>"
+            '<p class="meta">B − A per dimension (* its CI excludes 0; green: B higher, red: A higher), '
+            "the average with its CI</p>"
+            f'<div class="scroll"><table class="groups"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>'
+        )
     return "\n".join(out)
 
 
@@ -77,30 +82,46 @@ def _pair(p: PairDiff, cmp: Comparison, scale: str) -> str:
     for dim in metrics:
         va, vb = p.scores_a.get(dim), p.scores_b.get(dim)
         d = "–" if va is None or vb is None else f"{vb - va:+d}"
-        srows.append(f'<tr><td class="l">{e(dim)}</td><td>{e("–" if va is None else va)}</td>'
-                     f'<td>{e("–" if vb is None else vb)}</td><td>{e(d)}</td></tr>')
-    scores = (f'<table class="pairscores"><thead><tr><th class="l">dimension</th><th>A</th><th>B</th>'
-              f'<th>B − A</th></tr></thead><tbody>{"".join(srows)}</tbody></table>')
+        srows.append(
+            f'<tr><td class="l">{e(dim)}</td><td>{e("–" if va is None else va)}</td>'
+            f'<td>{e("–" if vb is None else vb)}</td><td>{e(d)}</td></tr>'
+        )
+    scores = (
+        f'<table class="pairscores"><thead><tr><th class="l">dimension</th><th>A</th><th>B</th>'
+        f'<th>B − A</th></tr></thead><tbody>{"".join(srows)}</tbody></table>'
+    )
     sides = "".join(
         f'<details class="dlg" open><summary><b>{side}</b>: {e(label)} · average {e(num(avg, scale))}</summary>'
         f"{transcript_html(d)}</details>"
         for side, label, avg, d in (("A", cmp.label_a, p.avg_a, p.a), ("B", cmp.label_b, p.avg_b, p.b))
     )
-    return (f'<section class="cardgroup pair"><h4>{e(p.task)} · card {e(p.card_id)}: average A '
-            f"{e(num(p.avg_a, scale))}, B {e(num(p.avg_b, scale))} (B − A {e(num(p.diff, scale, True))})</h4>"
-            f"{_cards(p)}{scores}<div class=\"side\">{sides}</div></section>")
+    return (
+        f'<section class="cardgroup pair"><h4>{e(p.task)} · card {e(p.card_id)}: average A '
+        f"{e(num(p.avg_a, scale))}, B {e(num(p.avg_b, scale))} (B − A {e(num(p.diff, scale, True))})</h4>"
+        f"{_cards(p)}{scores}<div class=\"side\">{sides}</div></section>"
+    )
 
 
 def _cards(p: PairDiff) -> str:
     """The role card (both, when the two runs gave the seeker different text)."""
     if p.a.card is not None and p.b.card is not None and p.a.card.base != p.b.card.base:
-        return ('<p class="note">the two runs gave the seeker different text for this card</p>'
-                + card_html(p.a) + card_html(p.b))
+        return (
+            '<p class="note">the two runs gave the seeker different text for this card</p>'
+            + card_html(p.a)
+            + card_html(p.b)
+        )
     return card_html(p.a if p.a.card is not None else p.b)
 
 
-def comparison_html(comparisons: list[Comparison], scale: str = "4", *, runs: str = "",
-                    generated: str = "", seed: int = 0, notes: list[str] | None = None) -> str:
+def comparison_html(
+    comparisons: list[Comparison],
+    scale: str = "4",
+    *,
+    runs: str = "",
+    generated: str = "",
+    seed: int = 0,
+    notes: list[str] | None = None,
+) -> str:
     """The whole page as a string."""
     from esc_bench.analysis.charts import diff_ci_svg
 
@@ -112,7 +133,9 @@ def comparison_html(comparisons: list[Comparison], scale: str = "4", *, runs: st
         *(f'<p class="note">{e(n)}</p>' for n in notes or []),
     ]
     if len(comparisons) > 1:
-        parts.append("<p>" + " · ".join(f'<a href="#t{i}">{e(c.scope)}</a>' for i, c in enumerate(comparisons)) + "</p>")
+        parts.append(
+            "<p>" + " · ".join(f'<a href="#t{i}">{e(c.scope)}</a>' for i, c in enumerate(comparisons)) + "</p>"
+        )
     for i, cmp in enumerate(comparisons):
         plot = diff_ci_svg(cmp.rows, title(cmp), cmp.label_a, cmp.label_b, scale)
         parts += [

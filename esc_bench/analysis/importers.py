@@ -12,11 +12,23 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esc_bench.dimensions import BY_KEY, BY_NAME, SCORE_MAX, SCORE_MIN
 from esc_bench.errors import DataError, UserError, parse_json, read_text
-from esc_bench.records import Card, DialogueRecord, ErrorInfo, Language, ScoreRecord, Turn, normalize_language
+from esc_bench.records import (
+    Card,
+    DialogueRecord,
+    ErrorInfo,
+    Language,
+    Leaderboard,
+    ScoreRecord,
+    Turn,
+    normalize_language,
+)
+
+if TYPE_CHECKING:
+    from esc_bench.store.run_dir import RunDir
 
 SPEAKERS = {"AI assistant": "supporter", "ESC-Role": "seeker"}
 _LINE = re.compile(r"^\s*(AI assistant|ESC-Role)\s*[：:]\s?(.*)\Z", re.S)
@@ -88,7 +100,9 @@ def parse_scores(path: Path) -> dict[str, dict[str, int | None]]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
                 raise DataError(f"{path}: index {index} {key}: score {value!r} is not a whole number")
             if not SCORE_MIN <= int(value) <= SCORE_MAX:
-                raise DataError(f"{path}: index {index} {key}: score {value} is outside {SCORE_MIN}-{SCORE_MAX} (or -1)")
+                raise DataError(
+                    f"{path}: index {index} {key}: score {value} is outside {SCORE_MIN}-{SCORE_MAX} (or -1)"
+                )
             row[dim] = int(value)
         out[str(index)] = row
     return out
@@ -111,8 +125,10 @@ def load_card_list(path: Path, language: Language) -> list[Card]:
         if card.language != language:
             raise UserError(f"{path}: card {card.id} is in {card.language!r}, not --language {language!r}")
         if card.id in first_at:
-            raise DataError(f"{path}[{i}]: duplicate card id {card.id!r} (first at [{first_at[card.id]}]); "
-                            "each card needs its own id")
+            raise DataError(
+                f"{path}[{i}]: duplicate card id {card.id!r} (first at [{first_at[card.id]}]); "
+                "each card needs its own id"
+            )
         first_at[card.id] = i
         cards.append(card)
     return cards
@@ -144,11 +160,17 @@ def build_records(
         failed = not any(t.speaker == "seeker" for t in turns)
         dialogues.append(
             DialogueRecord(
-                task=task, model=model, card_id=card_id, language=language,
-                source=card.source if card else None, category=card.res if card else None,
-                status="failed" if failed else "ok", transcript=turns,
+                task=task,
+                model=model,
+                card_id=card_id,
+                language=language,
+                source=card.source if card else None,
+                category=card.res if card else None,
+                status="failed" if failed else "ok",
+                transcript=turns,
                 error=ErrorInfo(type="empty_reply", message="upstream transcript has no seeker turn")
-                if failed else None,
+                if failed
+                else None,
             )
         )
         if failed or scores is None or index not in scores:
@@ -174,7 +196,7 @@ def import_upstream(
     task: str | None = None,
     argv: list[str] | None = None,
     seed: int = 0,
-):
+) -> tuple[RunDir, Leaderboard]:
     """Write (or add a task to) a run folder: dialogues, scores, manifest, leaderboard."""
     from esc_bench import __version__
     from esc_bench.analysis.leaderboard import run_leaderboard
@@ -208,13 +230,20 @@ def import_upstream(
         if rd.path.exists() and any(rd.path.iterdir()):
             raise UserError(f"{rd.path} exists and is not an esc-bench run folder")
         manifest = Manifest(
-            run_id=rd.path.name or f"upstream-{model}", created=now_iso(), command=list(argv or []),
-            seed=seed, esc_bench_version=__version__,
+            run_id=rd.path.name or f"upstream-{model}",
+            created=now_iso(),
+            command=list(argv or []),
+            seed=seed,
+            esc_bench_version=__version__,
         )
     rounds = max((sum(t.speaker == "seeker" for t in d.transcript) for d in dialogues), default=0)
     manifest.supporters = list(dict.fromkeys([*manifest.supporters, model]))
     manifest.tasks[task] = {
-        "name": task, "language": lang, "protocol": protocol, "simulator": simulator, "judge": judge,
+        "name": task,
+        "language": lang,
+        "protocol": protocol,
+        "simulator": simulator,
+        "judge": judge,
         "rounds": rounds,
         "imported_from": {
             "transcripts": str(transcripts_path),

@@ -45,7 +45,7 @@ def dimension_score(
     return DimensionScore(
         mean=_r(mean),
         score_100=_r(mean * SCALE_100),
-        ci95=None if ci is None else (_r(ci[0]), _r(ci[1])),
+        ci95=None if ci is None else (round(float(ci[0]), _DIGITS), round(float(ci[1]), _DIGITS)),
         n=len(values),
         n_missing=n_missing,
     )
@@ -228,5 +228,5 @@ def merge_runs(
         if diffs:
             raise UserError(f"runs differ in {' | '.join(diffs)}; pass --allow-mixed to merge anyway")
     rid = run_id or "+".join(dict.fromkeys(r.run_id for r in runs))
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return build_leaderboard(rid, created, entries)

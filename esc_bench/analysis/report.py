@@ -62,7 +62,7 @@ def build_report(
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def report_json(report: Report) -> dict[str, Any]:

@@ -7,6 +7,7 @@ per task: the task's own (manifest `tasks[name].judge`) unless a judge is named.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,9 @@ def load_runs(paths: list[Path], *, judge: str | None = None) -> list[LoadedRun]
     return runs
 
 
-def scores_by_dialogue(scores: list[ScoreRecord]) -> dict[DialogueKey, dict[str, int | None]]:
+def scores_by_dialogue(scores: list[ScoreRecord]) -> dict[DialogueKey, dict[str, float | None]]:
     """(task, model, card) -> dimension -> score (None = missing). Later records win."""
-    out: dict[DialogueKey, dict[str, int | None]] = {}
+    out: dict[DialogueKey, dict[str, float | None]] = {}
     for s in scores:
         out.setdefault((s.task, s.model, s.card_id), {})[s.dimension] = s.score
     return out
@@ -132,7 +133,7 @@ def metric_names(run: LoadedRun | None) -> list[str]:
     return names or list(DIMENSION_NAMES)
 
 
-def dialogue_average(dims: dict[str, int | None]) -> float | None:
+def dialogue_average(dims: Mapping[str, float | None]) -> float | None:
     """The mean of a dialogue's non-missing dimension scores (None when it has none)."""
     vals = [v for v in dims.values() if v is not None]
     return sum(vals) / len(vals) if vals else None

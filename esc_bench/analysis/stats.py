@@ -9,7 +9,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Interval = tuple[float, float]
 
@@ -46,7 +49,7 @@ def _rng_kwargs(seed: int) -> dict:
     return {_rng_keyword(): np.random.default_rng(seed)}
 
 
-def _clean(values: Sequence[float]):
+def _clean(values: Sequence[float | None]) -> np.ndarray:
     import numpy as np
 
     arr = np.asarray([v for v in values if v is not None], dtype=float)
@@ -70,7 +73,7 @@ def bootstrap_mean_ci(
     return _bootstrap_mean(arr, confidence=confidence, n_resamples=n_resamples, seed=seed, method=method)
 
 
-def _bootstrap_mean(arr, *, confidence: float, n_resamples: int, seed: int, method: str) -> Interval | None:
+def _bootstrap_mean(arr: np.ndarray, *, confidence: float, n_resamples: int, seed: int, method: str) -> Interval | None:
     import warnings
 
     import numpy as np
@@ -113,7 +116,7 @@ def _bootstrap_mean(arr, *, confidence: float, n_resamples: int, seed: int, meth
     return (lo, hi)
 
 
-def _paired_arrays(a: Sequence[float], b: Sequence[float]):
+def _paired_arrays(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
     if len(a) != len(b):
@@ -168,7 +171,7 @@ def paired_test_result(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     return PairedTest(float(min(1.0, res.pvalue)), "wilcoxon", n, nonzero)
 
 
-def signed_rank_exact_p(d) -> float:
+def signed_rank_exact_p(d: np.ndarray) -> float:
     """Two-sided exact p of the Wilcoxon signed-rank test (Pratt), ties and zeros included.
 
     Ranks of |d| are mid-ranks over all differences (zeros too); the zeros' ranks are then

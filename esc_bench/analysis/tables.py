@@ -16,6 +16,8 @@ from esc_bench.records import DimensionScore, Leaderboard, LeaderboardEntry
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from esc_bench.analysis.breakdown import BreakdownRow
+
 MISSING = "–"
 SCALES = ("4", "100")
 
@@ -157,10 +159,10 @@ def leaderboard_markdown(board: Leaderboard, scale: str = "4", *, heading: str =
 FACET_TITLES = {"language": "by language", "source": "by source dataset", "category": "by category"}
 
 
-def _breakdown_best(rows) -> dict[tuple[str, str], set[str]]:
+def _breakdown_best(rows: list[BreakdownRow]) -> dict[tuple[str, str], set[str]]:
     """Per (group, column): the models with the best mean within that group."""
     out: dict[tuple[str, str], set[str]] = {}
-    groups: dict[str, list] = {}
+    groups: dict[str, list[BreakdownRow]] = {}
     for r in rows:
         groups.setdefault(r.group, []).append(r)
     for g, rs in groups.items():
@@ -174,11 +176,11 @@ def _breakdown_best(rows) -> dict[tuple[str, str], set[str]]:
     return out
 
 
-def _bd_cell(row, col: str) -> DimensionScore | None:
+def _bd_cell(row: BreakdownRow, col: str) -> DimensionScore | None:
     return row.average if col == "average" else row.scores.get(col)
 
 
-def render_breakdown(facet: str, rows, console: Console, scale: str = "4") -> None:
+def render_breakdown(facet: str, rows: list[BreakdownRow], console: Console, scale: str = "4") -> None:
     """One rich table for a facet: a row per (group, model); the best model of each group bold."""
     from rich.table import Table
     from rich.text import Text
@@ -207,7 +209,7 @@ def render_breakdown(facet: str, rows, console: Console, scale: str = "4") -> No
     console.print(table)
 
 
-def breakdown_markdown(facet: str, rows, scale: str = "4", *, heading: str = "###") -> str:
+def breakdown_markdown(facet: str, rows: list[BreakdownRow], scale: str = "4", *, heading: str = "###") -> str:
     scale = _check_scale(scale)
     best = _breakdown_best(rows)
     header = [facet, "model", *columns(), "n", "failed"]
@@ -219,4 +221,5 @@ def breakdown_markdown(facet: str, rows, scale: str = "4", *, heading: str = "##
             cells.append(md_bold(text) if r.model in best.get((r.group, col), set()) else text)
         body.append(cells + [str(r.n_dialogues), str(r.n_failed)])
     title = md_text(FACET_TITLES.get(facet, facet))
-    return f"{heading} {title}\n{_scale_note(scale)}\n\n{markdown_table(header, body, ['l', 'l'] + ['r'] * (len(header) - 2))}\n"
+    table = markdown_table(header, body, ["l", "l"] + ["r"] * (len(header) - 2))
+    return f"{heading} {title}\n{_scale_note(scale)}\n\n{table}\n"

@@ -50,7 +50,9 @@ class BackendError(Exception):
         status: int | None = None,
     ) -> None:
         super().__init__(message)
-        self.kind = kind  # rate_limit | server_error | timeout | connection | bad_response | empty_reply | content_filter | auth | bad_request | local
+        # rate_limit | server_error | timeout | connection | bad_response | empty_reply | content_filter | auth
+        # | bad_request | local
+        self.kind = kind
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
@@ -70,11 +72,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResult: ...
 
-    async def start(self) -> None:  # noqa: B027 - optional hook
+    async def start(self) -> None:  # optional hook
         """Get ready before the first call (a local model loads here), outside any call's timeout."""
         return None
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:  # optional hook
         return None
 
     def identity(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copy
 import json
 import threading
@@ -84,14 +85,22 @@ class HFBackend(Backend):
     def identity(self) -> dict[str, Any]:
         cfg = self.config
         model_files, adapters = self._file_digests()
-        return {"backend": "hf", "model": cfg.model, "dtype": cfg.dtype, "model_files": model_files, "adapters": adapters}
+        return {
+            "backend": "hf",
+            "model": cfg.model,
+            "dtype": cfg.dtype,
+            "model_files": model_files,
+            "adapters": adapters,
+        }
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         if self._closed:
             raise BackendError("local", "backend is closed", retryable=False)
         if request.adapter is not None and request.adapter not in self.config.adapters:
             known = ", ".join(sorted(self.config.adapters)) or "none"
-            raise BackendError("bad_request", f"adapter {request.adapter!r} is not loaded (adapters: {known})", retryable=False)
+            raise BackendError(
+                "bad_request", f"adapter {request.adapter!r} is not loaded (adapters: {known})", retryable=False
+            )
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():
             if self._loop is not loop:  # requests of a previous event loop cannot be answered
@@ -121,10 +130,8 @@ class HFBackend(Backend):
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         for item in self._pending + self._inflight:
             if not item.future.done():
                 item.future.set_exception(BackendError("local", "backend closed", retryable=False))
@@ -153,7 +160,7 @@ class HFBackend(Backend):
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             batch = [p for p in self._pending if p.key == head.key and not p.future.done()][:limit]
             taken = {id(p) for p in batch}
@@ -165,7 +172,7 @@ class HFBackend(Backend):
                 results = await loop.run_in_executor(
                     self._executor, self._run_batch, head.key, [(p.request, p.params) for p in batch]
                 )
-            except Exception as exc:  # noqa: BLE001 - one failure answers the whole batch
+            except Exception as exc:  # one failure answers the whole batch
                 err = exc if isinstance(exc, BackendError) else _local_error(exc)
                 results = [err] * len(batch)
             self._inflight = []
@@ -206,7 +213,7 @@ class HFBackend(Backend):
         except BackendError as exc:
             self._load_error = exc
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._load_error = BackendError("local", f"cannot load {self.config.model}: {_short(exc)}", retryable=False)
             raise self._load_error from None
 
@@ -239,13 +246,16 @@ class HFBackend(Backend):
             tok.pad_token = tok.eos_token or tok.unk_token
         dtype = cfg.dtype if cfg.dtype == "auto" else _DTYPES.get(cfg.dtype.lower())
         if dtype is None:
-            raise BackendError("local", f"unknown dtype {cfg.dtype!r} (auto, bfloat16, float16, float32)", retryable=False)
+            raise BackendError(
+                "local", f"unknown dtype {cfg.dtype!r} (auto, bfloat16, float16, float32)", retryable=False
+            )
         kwargs: dict[str, Any] = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
         if cfg.trust_remote_code:
             kwargs["trust_remote_code"] = True
         if cfg.device_map is not None:
             kwargs["device_map"] = cfg.device_map
-        model = AutoModelForCausalLM.from_pretrained(src, **kwargs)
+        # Any: the base model, or a PeftModel around it once adapters load
+        model: Any = AutoModelForCausalLM.from_pretrained(src, **kwargs)
         if cfg.device_map is None and torch.cuda.is_available():
             model.to("cuda")
         if cfg.adapters:

@@ -57,7 +57,7 @@ def model_folder(config: ModelConfig) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(src, "config.json")
-    except Exception:  # noqa: BLE001 - not a valid repo id, no huggingface_hub: the id alone
+    except Exception:  # not a valid repo id, no huggingface_hub: the id alone
         return None
     return Path(cached).parent if isinstance(cached, str) else None
 

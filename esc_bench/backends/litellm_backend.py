@@ -14,8 +14,8 @@ from typing import Any
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.backends.openai_http import (
     ReplicaPicker,
-    checked_content,
     api_key_env_problem,
+    checked_content,
     clean_message,
     error_for_status,
     parse_retry_after,
@@ -39,7 +39,7 @@ def missing_credentials(config: ModelConfig) -> str | None:
     litellm = load_litellm()
     try:
         env = litellm.validate_environment(model=config.model)
-    except Exception:  # noqa: BLE001 - unknown provider: let the call itself report it
+    except Exception:  # unknown provider: let the call itself report it
         return None
     missing = [str(k) for k in env.get("missing_keys") or []]
     if env.get("keys_in_environment") or not missing:
@@ -103,7 +103,7 @@ class LiteLLMBackend(Backend):
             resp = await litellm.acompletion(**kwargs)
         except BackendError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every provider failure becomes a BackendError
+        except Exception as exc:  # every provider failure becomes a BackendError
             raise self._map_error(exc) from None
         finally:
             self._picker.release(i)
@@ -134,7 +134,7 @@ class LiteLLMBackend(Backend):
         else:
             try:
                 cost = litellm.completion_cost(completion_response=resp)
-            except Exception:  # noqa: BLE001 - unknown price: no cost
+            except Exception:  # unknown price: no cost
                 return None
         try:
             return float(cost) if cost is not None else None

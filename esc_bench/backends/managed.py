@@ -36,7 +36,7 @@ class CallStats:
     completion_tokens: int = 0
     cost: float | None = None
     errors: dict[str, int] = field(default_factory=dict)  # failed attempts by kind
-    on_change: Callable[["CallStats"], None] | None = field(
+    on_change: Callable[[CallStats], None] | None = field(
         default=None, repr=False, compare=False
     )
 

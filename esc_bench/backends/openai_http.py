@@ -256,7 +256,7 @@ class OpenAIHTTPBackend(Backend):
                 body = await resp.read()
                 status = resp.status
                 headers = resp.headers
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BackendError("timeout", f"no reply within {self.config.timeout:g} s") from None
         except aiohttp.InvalidURL:
             raise BackendError(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esc_bench.errors import UserError
 
+if TYPE_CHECKING:
+    import argparse
 
 def write_text(text: str, path: Path | None) -> None:
     """To `path` (parents made), or to stdout when path is None or '-'."""
@@ -37,14 +39,14 @@ FORMATS = ("console", "md", "json", "html")
 _SUFFIX = {".md": "md", ".markdown": "md", ".json": "json", ".html": "html", ".htm": "html"}
 
 
-def add_format_options(parser, what: str) -> None:
+def add_format_options(parser: argparse.ArgumentParser, what: str) -> None:
     """--format and -o: the one convention of every command that writes a result."""
     parser.add_argument("--format", choices=FORMATS,
                         help="console (default), md, json or html; with -o FILE and no --format, the file's suffix")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help=f"write the {what} here (default stdout)")
 
 
-def output_format(args) -> str:
+def output_format(args: argparse.Namespace) -> str:
     """The format asked for: --format, else the suffix of -o FILE, else console."""
     fmt = getattr(args, "format", None)
     out = getattr(args, "output", None)
@@ -58,5 +60,5 @@ def output_format(args) -> str:
     return fmt
 
 
-def add_seed(parser) -> None:
+def add_seed(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

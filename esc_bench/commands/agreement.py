@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esc_bench.commands._output import add_seed, write_json
 from esc_bench.console import make_console
 from esc_bench.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from esc_bench.analysis.agreement import Agreement
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +91,7 @@ PAPER_NOTE = ("paper: ESC-RANK 70.53/71.27% exact, 98.93/99.17% ±1 (EN/ZH); "
               "GPT-4 32.15/35.98% exact")
 
 
-def render_agreement(result, console) -> None:
+def render_agreement(result: Agreement, console: Console) -> None:
     """A rich table: one row per dimension, then the pooled row."""
     from rich.table import Table
     from rich.text import Text

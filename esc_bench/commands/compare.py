@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esc_bench.commands._output import (
     add_format_options,
@@ -22,6 +22,10 @@ from esc_bench.commands._output import (
 )
 from esc_bench.console import make_console
 from esc_bench.errors import UserError
+
+if TYPE_CHECKING:
+    from esc_bench.analysis.compare import Comparison
+    from esc_bench.analysis.runs import LoadedRun
 
 COMPARE_SCHEMA_VERSION = 1
 
@@ -133,7 +137,9 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _json(tables, pooled, *, runs, notes) -> dict:
+def _json(
+    tables: list[Comparison], pooled: Comparison, *, runs: tuple[LoadedRun, LoadedRun], notes: list[str]
+) -> dict[str, Any]:
     """The pooled comparison at the top level, then the per-task tables (absent with --pooled)."""
     run_a, run_b = runs
     doc = {"schema_version": COMPARE_SCHEMA_VERSION, "generated": _now(),

@@ -19,8 +19,12 @@ from esc_bench.console import make_console
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transcripts", type=Path, required=True, metavar="FILE",
                         help="upstream result file {index: [\"AI assistant：…\", \"ESC-Role：…\", …]}")
-    parser.add_argument("--scores", type=Path, metavar="FILE",
-                        help="upstream score file {index: {fluency, diversity, empathic, suggestion, human, tech, overall}}")
+    parser.add_argument(
+        "--scores",
+        type=Path,
+        metavar="FILE",
+        help="upstream score file {index: {fluency, diversity, empathic, suggestion, human, tech, overall}}",
+    )
     parser.add_argument("--language", required=True, choices=["en", "zh", "english", "chinese"])
     parser.add_argument("--model", required=True, help="name of the supporter model in the transcripts")
     parser.add_argument("--cards", type=Path, metavar="FILE", help="the card file upstream ran (index = position)")
@@ -37,10 +41,16 @@ def run(args: argparse.Namespace) -> int:
     from esc_bench.analysis.tables import render_leaderboard
 
     rd, board = import_upstream(
-        args.transcripts, getattr(args, "scores", None), args.output,
-        language=args.language, model=args.model, cards_path=getattr(args, "cards", None),
-        judge=getattr(args, "judge", "esc-rank"), simulator=getattr(args, "simulator", "esc-role"),
-        protocol=getattr(args, "protocol", "esc-eval"), task=getattr(args, "task", None),
+        args.transcripts,
+        getattr(args, "scores", None),
+        args.output,
+        language=args.language,
+        model=args.model,
+        cards_path=getattr(args, "cards", None),
+        judge=getattr(args, "judge", "esc-rank"),
+        simulator=getattr(args, "simulator", "esc-role"),
+        protocol=getattr(args, "protocol", "esc-eval"),
+        task=getattr(args, "task", None),
         argv=list(getattr(args, "argv", None) or ["esc-bench", "import-upstream"]),
     )
     console = make_console()

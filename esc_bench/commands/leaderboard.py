@@ -15,8 +15,12 @@ from esc_bench.console import make_console
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folder(s)")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the merged leaderboard JSON here ('-' = stdout)")
-    parser.add_argument("--allow-mixed", action="store_true", help="merge runs with different protocols, simulators or judges")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write the merged leaderboard JSON here ('-' = stdout)"
+    )
+    parser.add_argument(
+        "--allow-mixed", action="store_true", help="merge runs with different protocols, simulators or judges"
+    )
     parser.add_argument("--judge", help="use this judge's scores in every run (default: each task's own)")
     parser.add_argument("--run-id", help="run_id of the merged board (default: the run ids joined by '+')")
     parser.add_argument("--scale", choices=["4", "100"], default="4")
@@ -29,8 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from esc_bench.analysis.tables import render_leaderboard
 
     board = merge_runs(
-        list(args.run_dirs), allow_mixed=getattr(args, "allow_mixed", False), judge=getattr(args, "judge", None),
-        seed=getattr(args, "seed", 0), run_id=getattr(args, "run_id", None),
+        list(args.run_dirs),
+        allow_mixed=getattr(args, "allow_mixed", False),
+        judge=getattr(args, "judge", None),
+        seed=getattr(args, "seed", 0),
+        run_id=getattr(args, "run_id", None),
     )
     out = getattr(args, "output", None)
     to_stdout = out is not None and str(out) == "-"

@@ -17,11 +17,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from esc_bench.console import make_console, styled
     from rich.table import Table
 
     from esc_bench.commands.tasks import short_path
     from esc_bench.config.loader import ModelRegistry
+    from esc_bench.console import make_console, styled
 
     reg = ModelRegistry(args.model_configs)
     console = make_console()

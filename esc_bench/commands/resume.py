@@ -12,7 +12,10 @@ from esc_bench.errors import UserError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="the run folder to continue")
     parser.add_argument("--no-cache", action="store_true", help="do not use the response cache")
-    parser.add_argument("--no-preflight", action="store_true", help="skip the 1-token call to each model endpoint before resuming")
+    parser.add_argument(
+        "--no-preflight", action="store_true",
+        help="skip the 1-token call to each model endpoint before resuming",
+    )
 
 
 def recorded_run_args(run_dir: Path) -> argparse.Namespace:

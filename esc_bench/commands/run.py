@@ -6,8 +6,14 @@ import argparse
 import asyncio
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from esc_bench.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from esc_bench.engine.plan import RunOptions, RunPlan
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
 
 
-def options_from_args(args: argparse.Namespace):
+def options_from_args(args: argparse.Namespace) -> RunOptions:
     from esc_bench.engine.plan import RunOptions
 
     if not args.models:
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         plan.run_dir.release()
 
 
-def execute_plan(plan, console, *, scale: str = "4") -> int:
+def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
     from esc_bench.console import styled
     from esc_bench.engine.finalize import build_run_leaderboard, print_summary
     from esc_bench.engine.runner import execute

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esc_bench.errors import UserError
+
+if TYPE_CHECKING:
+    from esc_bench.store.run_dir import RunDir
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +22,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-configs", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--no-cache", action="store_true")
-    parser.add_argument("--no-preflight", action="store_true", help="skip the 1-token call to the judge's endpoint before scoring")
+    parser.add_argument(
+        "--no-preflight", action="store_true",
+        help="skip the 1-token call to the judge's endpoint before scoring",
+    )
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--scale", choices=["4", "100"], default="4")
 
@@ -33,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         return _score(args, run_dir)
 
 
-def _score(args: argparse.Namespace, run_dir) -> int:
+def _score(args: argparse.Namespace, run_dir: RunDir) -> int:
     import asyncio
 
     from esc_bench.analysis.tables import render_leaderboard

@@ -24,10 +24,10 @@ def short_path(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esc_bench.console import make_console, styled
     from rich.table import Table
 
     from esc_bench.config.loader import TaskRegistry
+    from esc_bench.console import make_console, styled
 
     reg = TaskRegistry(args.tasks_dir)
     console = make_console()
@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
             if reg.is_group(name):
                 g = reg.group(name)
                 reg.resolve([name])
-                table.add_row(*[name, "group", "", "", ", ".join(g.tasks), "", "", short_path(reg.files[name])][: len(cols)])
+                table.add_row(
+                    *[name, "group", "", "", ", ".join(g.tasks), "", "", short_path(reg.files[name])][: len(cols)]
+                )
                 continue
             t = reg.task(name)
             if args.action == "validate" and args.cards:

@@ -55,7 +55,7 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], 
     try:
         _check_events(text, path)
         node = yaml.compose(text, Loader=_LOADER)
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -65,6 +65,11 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, dict[tuple[Any, ...], 
     if node is not None:
         _collect_lines(path, node, (), lines)
     return data, lines
+
+
+def _line(event: yaml.Event) -> int | str:
+    """The 1-based line an event starts on ('?' when the parser gave no position)."""
+    return "?" if event.start_mark is None else event.start_mark.line + 1
 
 
 def _check_events(text: str, path: Path | str) -> None:
@@ -77,14 +82,14 @@ def _check_events(text: str, path: Path | str) -> None:
     for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, yaml.AliasEvent):
             raise ConfigError(
-                f"{path}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed; "
+                f"{path}:{_line(event)}: YAML aliases (*{event.anchor}) are not allowed; "
                 "write the value out"
             )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
                 raise ConfigError(
-                    f"{path}:{event.start_mark.line + 1}: nested more than {MAX_YAML_DEPTH} levels deep"
+                    f"{path}:{_line(event)}: nested more than {MAX_YAML_DEPTH} levels deep"
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1

@@ -36,7 +36,9 @@ OPENAI_COMPATIBLE: dict[str, OpenAICompatible] = {
     "custom_openai": OpenAICompatible(None, ("OPENAI_API_KEY",), ("OPENAI_API_BASE",)),
     "litellm_proxy": OpenAICompatible(None, ("LITELLM_PROXY_API_KEY",), ("LITELLM_PROXY_API_BASE",)),
     "ollama": OpenAICompatible("http://localhost:11434/v1", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",), suffix="/v1"),
-    "ollama_chat": OpenAICompatible("http://localhost:11434/v1", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",), suffix="/v1"),
+    "ollama_chat": OpenAICompatible(
+        "http://localhost:11434/v1", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",), suffix="/v1"
+    ),
     "lm_studio": OpenAICompatible("http://localhost:1234/v1", ("LM_STUDIO_API_KEY",), ("LM_STUDIO_API_BASE",)),
     "llamafile": OpenAICompatible("http://127.0.0.1:8080/v1", ("LLAMAFILE_API_KEY",), ("LLAMAFILE_API_BASE",)),
     "deepseek": OpenAICompatible("https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",), ("DEEPSEEK_API_BASE",), True),
@@ -132,6 +134,6 @@ def _litellm_provider(name: str) -> str | None:
             return str(entry["litellm_provider"])
     try:
         _, provider, _, _ = litellm.get_llm_provider(name)
-    except Exception:  # noqa: BLE001 - litellm's way of saying "no such provider"
+    except Exception:
         return None
     return str(provider) if provider else None

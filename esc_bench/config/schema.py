@@ -24,6 +24,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_ESC_RANK_SUFFIX: dict[Language, str] = {"en": "_en", "zh": ""}
+
+
 class ModelConfig(_Strict):
     """model_configs/NAME.yaml. The name is the file stem (or the raw model string)."""
 
@@ -44,7 +47,7 @@ class ModelConfig(_Strict):
     dimension_adapters: bool = False
     # Adapter name = upstream key + this suffix for the dialogue's language (ESC-RANK's layout:
     # "fluency_en" for English, "fluency" for Chinese).
-    adapter_suffix: dict[Language, str] = Field(default_factory=lambda: {"en": "_en", "zh": ""})
+    adapter_suffix: dict[Language, str] = Field(default_factory=lambda: _ESC_RANK_SUFFIX.copy())
     scoring: Literal["generate", "logits"] = "generate"  # judges on hf: parse a reply, or read P("0".."4")
     # Local (backend: hf)
     dtype: str = "auto"
@@ -107,7 +110,7 @@ class CardSelection(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _one_of(self) -> "CardSelection":
+    def _one_of(self) -> CardSelection:
         if self.sample is not None and self.first is not None:
             raise ValueError("give either 'sample' or 'first', not both")
         return self

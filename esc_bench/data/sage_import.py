@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -21,7 +21,10 @@ from esc_bench.protocols import sage_mechanics as rules
 from esc_bench.protocols.base import SELF_JUDGE, self_score
 from esc_bench.protocols.sage import NAME, SPEC
 from esc_bench.protocols.sage_replies import SageState
-from esc_bench.records import DialogueRecord, ScoreRecord, Turn
+from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord, Turn
+
+if TYPE_CHECKING:
+    from esc_bench.store.run_dir import RunDir
 
 DEFAULT_TASK = "sage_zh"
 _SIMULATOR_DIR = re.compile(r"^(.+)_based_simulator$")
@@ -71,7 +74,7 @@ def import_sage(
     simulator: str | None = None,
     argv: list[str] | None = None,
     seed: int = 0,
-):
+) -> tuple[RunDir, Leaderboard]:
     """Write (or add a model to) a run folder from one SAGE result file; returns (RunDir, board)."""
     from esc_bench import __version__
     from esc_bench.analysis.leaderboard import run_leaderboard

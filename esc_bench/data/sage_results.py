@@ -134,10 +134,15 @@ def _dialogue(obj: Any) -> PublishedDialogue:
                        "(the seeker opens and the two alternate)")
     last = [t for t in turns if t.speaker == "seeker"][-1]
     if last.emotion != final:
-        raise _Bad(f"dialogue {did}: emo_point {final} differs from the last seeker turn's emotion-point {last.emotion}")
+        raise _Bad(
+            f"dialogue {did}: emo_point {final} differs from the last seeker turn's emotion-point {last.emotion}"
+        )
     return PublishedDialogue(
-        id=did, final_emotion=final, emo_state=_opt_str(obj, "emo_state", f"dialogue {did}:"),
-        character=_opt_str(obj, "character", f"dialogue {did}:"), topic=_opt_str(obj, "topic", f"dialogue {did}:"),
+        id=did,
+        final_emotion=final,
+        emo_state=_opt_str(obj, "emo_state", f"dialogue {did}:"),
+        character=_opt_str(obj, "character", f"dialogue {did}:"),
+        topic=_opt_str(obj, "topic", f"dialogue {did}:"),
         turns=turns,
     )
 

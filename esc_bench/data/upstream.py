@@ -21,9 +21,9 @@ Environment:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
-import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -64,7 +64,9 @@ SAGE = PinnedSource(
     "SAGE",
     "Tencent/digitalhuman",
     "6dcfa78b6556e7398a82809e383bd60a67fe19eb",
-    {"SAGE/profile/simulator_profile_withfirsttalk.jsonl": "99a2ed2ce2da3702a12c4abb4ccac85703bd1ad2a984012bf81b292458c3ee8b"},
+    {"SAGE/profile/simulator_profile_withfirsttalk.jsonl": (
+        "99a2ed2ce2da3702a12c4abb4ccac85703bd1ad2a984012bf81b292458c3ee8b"
+    )},
 )
 
 
@@ -91,7 +93,9 @@ def pins(source: PinnedSource = ESC_EVAL) -> dict[str, str]:
     env = os.environ.get("ESC_BENCH_UPSTREAM_PINS")
     if not env:
         return result
-    extra = parse_json(read_text(Path(env), what="pins file (ESC_BENCH_UPSTREAM_PINS)"), f"ESC_BENCH_UPSTREAM_PINS={env}")
+    extra = parse_json(
+        read_text(Path(env), what="pins file (ESC_BENCH_UPSTREAM_PINS)"), f"ESC_BENCH_UPSTREAM_PINS={env}"
+    )
     if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
         raise DataError(f"ESC_BENCH_UPSTREAM_PINS={env}: expected a JSON object {{path: sha256}}")
     result.update({k: v.lower() for k, v in extra.items()})
@@ -123,8 +127,7 @@ def fetch_pinned(path: str, source: PinnedSource = ESC_EVAL) -> Path:
         reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
         reason = " ".join(str(reason).split()) or type(e).__name__
         raise DataError(
-            f"cannot download {url}: {reason}; set ESC_BENCH_UPSTREAM_URL to a mirror "
-            f"or pre-fill {target}"
+            f"cannot download {url}: {reason}; set ESC_BENCH_UPSTREAM_URL to a mirror or pre-fill {target}"
         ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != expected:

@@ -14,7 +14,6 @@ from esc_bench.dimensions import UPSTREAM_KEY_ORDER
 from esc_bench.errors import DataError
 from esc_bench.protocol import LanguageStrings, Protocol
 
-
 # -- ast helpers --------------------------------------------------------------------
 
 
@@ -94,9 +93,13 @@ def _seeker_strings(branch: list[ast.stmt]) -> tuple[str, str, str] | None:
     for node in _walk_in_order(branch):
         if before is None and isinstance(node, ast.Assign):
             parts = _merge_constants(_add_operands(node.value))
-            if len(parts) == 3 and _is_subscript_key(parts[1], "base"):
-                if isinstance(parts[0], str) and isinstance(parts[2], str):
-                    before, after = parts[0], parts[2]
+            if (
+                len(parts) == 3
+                and _is_subscript_key(parts[1], "base")
+                and isinstance(parts[0], str)
+                and isinstance(parts[2], str)
+            ):
+                before, after = parts[0], parts[2]
         elif before is not None and (greeting := _message_content(node, "append", "user")) is not None:
             return before, after or "", greeting
     return None
@@ -104,10 +107,14 @@ def _seeker_strings(branch: list[ast.stmt]) -> tuple[str, str, str] | None:
 
 def _language_of_test(test: ast.AST) -> str | None:
     """'zh' / 'en' when `test` is `<x>.language == "zh"` (or "en")."""
-    if isinstance(test, ast.Compare) and isinstance(test.ops[0], ast.Eq):
-        if isinstance(test.left, ast.Attribute) and test.left.attr == "language":
-            value = _str(test.comparators[0])
-            return value if value in ("zh", "en") else None
+    if (
+        isinstance(test, ast.Compare)
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.left, ast.Attribute)
+        and test.left.attr == "language"
+    ):
+        value = _str(test.comparators[0])
+        return value if value in ("zh", "en") else None
     return None
 
 
@@ -148,9 +155,15 @@ def _speaker_prefixes(func: ast.FunctionDef, label: str) -> tuple[str, str]:
 def _rounds(func: ast.FunctionDef, label: str) -> int:
     for node in ast.walk(func):
         it = node.iter if isinstance(node, ast.For) else None
-        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
-            if len(it.args) == 1 and isinstance(it.args[0], ast.Constant) and type(it.args[0].value) is int:
-                return it.args[0].value
+        if (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Name)
+            and it.func.id == "range"
+            and len(it.args) == 1
+            and isinstance(it.args[0], ast.Constant)
+            and type(it.args[0].value) is int
+        ):
+            return it.args[0].value
     raise DataError(f"upstream {label}: the rounds loop `for ... in range(N)` not found in run_rolellm()")
 
 
@@ -241,9 +254,14 @@ def _judge_pieces(tree: ast.Module, label: str) -> tuple[str, str, str, str]:
         for aug in ast.walk(tree):
             if isinstance(aug, ast.AugAssign) and isinstance(aug.op, ast.Add) and isinstance(aug.target, ast.Name):
                 ask = _merge_constants(_add_operands(aug.value))
-                if aug.target.id == target and len(ask) == 3 and isinstance(ask[1], ast.Name):
-                    if isinstance(ask[0], str) and isinstance(ask[2], str):
-                        return header, after, ask[0], ask[2]
+                if (
+                    aug.target.id == target
+                    and len(ask) == 3
+                    and isinstance(ask[1], ast.Name)
+                    and isinstance(ask[0], str)
+                    and isinstance(ask[2], str)
+                ):
+                    return header, after, ask[0], ask[2]
         raise DataError(f"upstream {label}: the judge ask line `{target} += <str> + name + <str>` not found")
     raise DataError(f"upstream {label}: the judge prompt line `rubric + <str> + dialogue.strip() + <str>` not found")
 

@@ -70,7 +70,12 @@ def judge_error_summary(scores: list[ScoreRecord]) -> list[str]:
 
 
 def print_summary(
-    console: Console, board: Leaderboard, dialogues: list[DialogueRecord], scores: list[ScoreRecord], *, scale: str = "4"
+    console: Console,
+    board: Leaderboard,
+    dialogues: list[DialogueRecord],
+    scores: list[ScoreRecord],
+    *,
+    scale: str = "4",
 ) -> None:
     from esc_bench.analysis.tables import render_leaderboard
 

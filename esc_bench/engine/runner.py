@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esc_bench.engine.dialogue import run_dialogue
 from esc_bench.engine.plan import RunPlan, TaskPlan
@@ -15,6 +16,9 @@ from esc_bench.engine.progress import RunProgress
 from esc_bench.protocols.base import JudgeSeat
 from esc_bench.records import Card, DialogueRecord
 from esc_bench.store.manifest import build_manifest, finish_invocation, start_invocation
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -87,7 +91,7 @@ def needed_models(plan: RunPlan, items: list[WorkItem]) -> list[str]:
     return list(names)
 
 
-async def execute(plan: RunPlan, console) -> RunOutcome:
+async def execute(plan: RunPlan, console: Console) -> RunOutcome:
     """Run every work item with bounded concurrency; write each result as it lands."""
     from esc_bench.backends.base import BackendError
     from esc_bench.backends.cache import CACHE_FILE, ResponseCache, default_cache_path
@@ -192,10 +196,8 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
                 main_task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, _on_signal)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-            pass
     status = "failed"
     workers: list[asyncio.Task[None]] = []
     try:
@@ -219,10 +221,8 @@ async def execute(plan: RunPlan, console) -> RunOutcome:
             t.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover
-                pass
         dialogue_out.close()
         score_out.close()
         await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)

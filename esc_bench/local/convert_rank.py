@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -150,10 +151,8 @@ def _convert(
         for tmp in (model_tmp, adapters_tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         if made_out:
-            try:
+            with contextlib.suppress(OSError):
                 out.rmdir()  # only when nothing else was put there meanwhile
-            except OSError:
-                pass
         raise
     _write_text(out / "chat_template.jinja", template)
     _write_text(out / "conversion.json", json.dumps(report, indent=2) + "\n")
@@ -235,8 +234,11 @@ def find_meta_instruction(base: Path) -> tuple[str, str]:
                 for arg, default in pairs:
                     text = _const_str(default) if arg.arg == "meta_instruction" else None
                     if text:
-                        found.append((0 if node.name == "chat" else 1, text, f"{py.name}: {node.name}(meta_instruction=...)"))
-            elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "meta_instruction" for t in node.targets):
+                        where = f"{py.name}: {node.name}(meta_instruction=...)"
+                        found.append((0 if node.name == "chat" else 1, text, where))
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "meta_instruction" for t in node.targets
+            ):
                 text = _const_str(node.value)
                 if text:
                     found.append((2, text, f"{py.name}: meta_instruction = ..."))
@@ -250,7 +252,9 @@ def find_meta_instruction(base: Path) -> tuple[str, str]:
 
 
 def _jinja_literal(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    escaped = (
+        text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    )
     return "'" + escaped + "'"
 
 
@@ -263,7 +267,9 @@ def chat_template(meta_instruction: str | None) -> str:
         "{% set system = messages[0]['content'] %}{% set rest = messages[1:] %}"
         "{% else %}{% set system = " + default + " %}{% set rest = messages %}{% endif %}"
         "{% if system %}{{ '" + IM_START + "system\\n' + system + '" + IM_END + "\\n' }}{% endif %}"
-        "{% for m in rest %}{{ '" + IM_START + "' + m['role'] + '\\n' + m['content'] + '" + IM_END + "\\n' }}{% endfor %}"
+        "{% for m in rest %}"
+        "{{ '" + IM_START + "' + m['role'] + '\\n' + m['content'] + '" + IM_END + "\\n' }}"
+        "{% endfor %}"
         "{% if add_generation_prompt %}{{ '" + IM_START + "assistant\\n' }}{% endif %}"
     )
 
@@ -281,7 +287,8 @@ def write_tokenizer(base: Path, model_dir: Path, template: str) -> tuple[Any, in
     tcfg = _read_json(base / "tokenizer_config.json", "") if (base / "tokenizer_config.json").exists() else {}
     bos = _token_str(tcfg.get("bos_token"), "<s>")
     added: dict[int, tuple[str, bool]] = {
-        int(i): (str(t["content"]), bool(t.get("special", True))) for i, t in (tcfg.get("added_tokens_decoder") or {}).items()
+        int(i): (str(t["content"]), bool(t.get("special", True)))
+        for i, t in (tcfg.get("added_tokens_decoder") or {}).items()
     }
     if (base / "added_tokens.json").exists():
         for content, i in _read_json(base / "added_tokens.json", "").items():
@@ -298,9 +305,13 @@ def write_tokenizer(base: Path, model_dir: Path, template: str) -> tuple[Any, in
     else:
         raise UserError(f"{base}: no tokenizer.model or tokenizer.json")
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=bos, eos_token=_token_str(tcfg.get("eos_token"), "</s>"),
-        unk_token=_token_str(tcfg.get("unk_token"), "<unk>"), pad_token=_token_str(tcfg.get("pad_token"), "</s>"),
-        clean_up_tokenization_spaces=False, padding_side="left",
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=_token_str(tcfg.get("eos_token"), "</s>"),
+        unk_token=_token_str(tcfg.get("unk_token"), "<unk>"),
+        pad_token=_token_str(tcfg.get("pad_token"), "</s>"),
+        clean_up_tokenization_spaces=False,
+        padding_side="left",
     )
     fast.chat_template = template
     fast.save_pretrained(model_dir)
@@ -334,11 +345,11 @@ def _load_tensors(path: Path) -> dict[str, Any]:
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as f:
-                return {k: f.get_tensor(k) for k in f.keys()}
+                return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
         return dict(torch.load(path, map_location="cpu", weights_only=True))
     except MemoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt: any error of the reader
+    except Exception as exc:  # truncated or corrupt: any error of the reader
         raise UserError(f"{path}: cannot read the weights, truncated or corrupt? ({_short(exc)})") from None
 
 

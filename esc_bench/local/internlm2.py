@@ -67,7 +67,11 @@ def llama_config(cfg: dict[str, Any], *, keep_dynamic_rope: bool = False) -> dic
     `keep_dynamic_rope`, which keeps the converted model exact up to max_position_embeddings
     on every engine. Linear scaling acts at every length and is always kept.
     """
-    missing = [k for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size") if k not in cfg]
+    missing = [
+        k
+        for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+        if k not in cfg
+    ]
     if missing:
         raise UserError(f"base config.json lacks {', '.join(missing)} (is it an InternLM2 checkpoint?)")
     if cfg.get("hidden_act", "silu") != "silu":

@@ -12,9 +12,10 @@ used): special tokens are cut out first, then each remaining segment is normaliz
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from esc_bench.errors import UserError
 
@@ -68,6 +69,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:
@@ -285,5 +287,7 @@ def check_against_sentencepiece(model_path: Path, tokenizer: Any, texts: tuple[s
         want = reference_ids(spp, text, specials)
         got = tokenizer.encode(text, add_special_tokens=False).ids
         if got != want:
-            raise UserError(f"converted tokenizer disagrees with {model_path.name} on {text[:40]!r}: {got[:12]} vs {want[:12]}")
+            raise UserError(
+                f"converted tokenizer disagrees with {model_path.name} on {text[:40]!r}: {got[:12]} vs {want[:12]}"
+            )
     return len(texts)

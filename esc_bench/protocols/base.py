@@ -166,7 +166,9 @@ class ProtocolPlugin(abc.ABC):
         return tuple(m.name for m in self.spec.metrics)
 
     @abc.abstractmethod
-    async def score(self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]) -> list[ScoreRecord]:
+    async def score(
+        self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]
+    ) -> list[ScoreRecord]:
         """Score records for `names` of an ok dialogue; `judge` is None when spec.judged is False."""
 
     def call_budget(self, rounds: int) -> CallBudget:
@@ -180,7 +182,11 @@ class ProtocolPlugin(abc.ABC):
 def self_score(dialogue: DialogueRecord, name: str, value: float | None, **kw: Any) -> ScoreRecord:
     """A score record the dialogue itself produced (no judge)."""
     return ScoreRecord(
-        task=dialogue.task, model=dialogue.model, card_id=dialogue.card_id,
-        judge=SELF_JUDGE, dimension=name, score=value, **kw,
+        task=dialogue.task,
+        model=dialogue.model,
+        card_id=dialogue.card_id,
+        judge=SELF_JUDGE,
+        dimension=name,
+        score=value,
+        **kw,
     )
-

@@ -32,8 +32,8 @@ class RubricProtocol(ProtocolPlugin):
             self._strings = self._load()
         return self._strings
 
-    @property  # type: ignore[override]
-    def name(self) -> str:
+    @property
+    def name(self) -> str:  # type: ignore[override]  # read-only here: the name comes with the strings
         return self.strings.name
 
     @property
@@ -63,11 +63,18 @@ class RubricProtocol(ProtocolPlugin):
     def supporter_messages(self, card: Card, language: Language, transcript: list[Turn]) -> list[Message]:
         return self.strings.supporter_messages(transcript, language)
 
-    async def score(self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]) -> list[ScoreRecord]:
+    async def score(
+        self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]
+    ) -> list[ScoreRecord]:
         assert judge is not None, "a rubric protocol is judged"
         return await judge_dialogue(
-            dialogue, protocol=self.strings, judge=judge.backend, judge_name=judge.name,
-            judge_config=judge.config, retries=judge.retries, dimensions=names,
+            dialogue,
+            protocol=self.strings,
+            judge=judge.backend,
+            judge_name=judge.name,
+            judge_config=judge.config,
+            retries=judge.retries,
+            dimensions=names,
         )
 
     def judge_adapters(self, judge: ModelConfig, language: Language) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from typing import Any
 
 from esc_bench.backends.base import BackendError, ChatRequest
 from esc_bench.config.schema import ModelConfig
@@ -68,7 +69,7 @@ async def _score_one(
     labels = LABELS if cfg.scoring == "logits" else None
     usage = Usage()
     reply: str | None = None
-    base = dict(
+    base: dict[str, Any] = dict(
         task=dialogue.task, model=dialogue.model, card_id=dialogue.card_id,
         judge=judge_name, dimension=dimension,
     )

@@ -136,7 +136,9 @@ class SageProtocol(ProtocolPlugin):
     def supporter_messages(self, card: Card, language: Language, transcript: list[Turn]) -> list[Message]:
         return supporter_messages(language, transcript)
 
-    async def score(self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]) -> list[ScoreRecord]:
+    async def score(
+        self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]
+    ) -> list[ScoreRecord]:
         return [self_score(dialogue, METRIC, final_emotion(dialogue)) for name in names if name == METRIC]
 
     def call_budget(self, rounds: int) -> CallBudget:

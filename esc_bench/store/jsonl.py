@@ -6,8 +6,9 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Iterator, TypeVar
+from typing import IO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -62,14 +63,14 @@ class JsonlWriter:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _truncate_torn_tail(self.path)
-            fh = open(self.path, "ab")
+            fh = open(self.path, "ab")  # noqa: SIM115 - held open across writes, closed by close()
             self._fh = fh
         return self._fh
 
     def write(self, record: BaseModel) -> None:
         self.write_many([record])
 
-    def write_many(self, records: list[BaseModel]) -> None:
+    def write_many(self, records: Sequence[BaseModel]) -> None:
         if not records:
             return
         fh = self._open()

@@ -22,7 +22,7 @@ _PACKAGES = (
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def package_versions() -> dict[str, str]:
@@ -49,7 +49,7 @@ def git_commit() -> str | None:
     return res.stdout.strip() or None if res.returncode == 0 else None
 
 
-def build_manifest(plan: "RunPlan") -> Manifest:
+def build_manifest(plan: RunPlan) -> Manifest:
     """A fresh manifest for this invocation, merged into the folder's old one when resuming."""
     old = plan.run_dir.read_manifest() if plan.resuming else None
     if plan.options.score_only and old is not None:
