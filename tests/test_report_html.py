@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
 import shutil
@@ -121,6 +122,54 @@ def test_html_max_dialogues(run_dir: Path, tmp_path: Path) -> None:
     assert run_report(str(run_dir), "-o", str(out), "--max-dialogues", "3") == 0
     page = out.read_text(encoding="utf-8")
     assert page.count('<details class="dlg"') == 3 and "first 3 of 40" in page
+    assert page.count('<details class="cardgroup"') == 2  # card t_en-0 with both models, then t_en-1
+
+
+def _groups(page: str) -> list[str]:
+    return [g.split("</main>")[0] for g in page.split('<details class="cardgroup"')[1:]]
+
+
+def test_html_dialogues_grouped_by_card_models_side_by_side(run_dir: Path, tmp_path: Path) -> None:
+    from esc_bench.analysis.report import build_report
+
+    page = _html(run_dir, tmp_path).read_text(encoding="utf-8")
+    order = build_report([run_dir]).models
+    assert sorted(order) == ["alpha", "beta<b>"]
+    groups = _groups(page)
+    assert len(groups) == 20  # 2 tasks x 10 cards, each once
+    seen = set()
+    for g in groups:
+        summary = re.search(r"<summary>(.*?)</summary>", g, re.S).group(1)
+        task, card = re.match(r"(t_\w+) · card (t_\w+-\d+) ", summary).groups()
+        seen.add(card)
+        assert card.startswith(task)
+        # the models side by side, in the report's model order, each dialogue of this card
+        side = g.split('<div class="side">', 1)[1]
+        models = re.findall(r'<details class="dlg" open[^>]*><summary><b>([^<]+)</b>', side)
+        assert [html.unescape(m) for m in models] == order
+        assert side.count(f"I need help ({card})") == (1 if card == "t_en-4" else 2)  # a failed one has none
+        # the summary gives each model's average (or says it failed); a score table compares them
+        head = re.findall(r"<th>([^<]+)</th>", g.split('class="cardscores"', 1)[1].split("</thead>")[0])
+        assert [html.unescape(h) for h in head] == order
+        if card == "t_en-4":  # alpha's dialogue on it failed
+            assert 'alpha <span class="failed">failed</span>' in summary
+        else:
+            pattern = " · ".join(re.escape(html.escape(m)) + r" \d\.\d\d" for m in order)
+            assert re.search(pattern, summary), summary
+    assert len(seen) == 20
+
+
+def test_html_groups_the_same_card_across_runs(tmp_path: Path) -> None:
+    make_run(tmp_path / "r1", models=["m1"], n_cards=3, score=lambda t, m, i, d: 1)
+    make_run(tmp_path / "r2", models=["m2"], n_cards=3, score=lambda t, m, i, d: 3)
+    out = tmp_path / "both.html"
+    assert run_report(str(tmp_path / "r1"), str(tmp_path / "r2"), "-o", str(out)) == 0
+    groups = _groups(out.read_text(encoding="utf-8"))
+    assert len(groups) == 3
+    for g in groups:
+        assert re.findall(r'<details class="dlg" open[^>]*><summary><b>(m\d)</b>', g) == ["m2", "m1"]  # m2 leads
+        # the per-card score table marks the better model of each row
+        assert g.count('<td class="best">3</td>') == 7 and '<td class="best">3.00</td>' in g
 
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
@@ -154,6 +203,24 @@ def test_html_loads_in_a_headless_browser_without_errors(run_dir: Path, tmp_path
     pixels = image.imread(str(shot))
     assert pixels.shape[:2] == (2000, 1280)
     assert float(np.asarray(pixels)[..., :3].std()) > 0.05  # not blank: text, tables, charts
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_html_filter_narrows_cards_and_models_in_a_headless_browser(run_dir: Path, tmp_path: Path) -> None:
+    url = _html(run_dir, tmp_path).resolve().as_uri()
+    for query, shown, cards in (("beta", 20, 20), ("t_zh-3", 2, 1), ("failed", 1, 1), ("no such thing", 0, 0)):
+        dom = _chromium(tmp_path, "--dump-dom", f"{url}#q={query.replace(' ', '%20')}")
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        assert f'id="shown">{shown}<' in dom.stdout, query
+        tags = re.findall(r'<details class="(cardgroup|dlg)"[^>]*?data-search="([^"]*)"( style="display: none;")?',
+                          dom.stdout)
+        assert sum(1 for kind, _, hidden in tags if kind == "cardgroup" and not hidden) == cards, query
+        visible = [search for kind, search, hidden in tags if kind == "dlg" and not hidden]
+        assert len(visible) == shown, query
+        if query == "beta":  # a model's name keeps only its own dialogue in each card
+            assert all(v.startswith("beta&lt;b&gt;") for v in visible)
+        if query == "t_zh-3":  # a card's id keeps the whole card
+            assert sorted(v.split()[0] for v in visible) == ["alpha", "beta&lt;b&gt;"]
 
 
 def test_markdown_report_escapes_notes(run_dir: Path) -> None:

@@ -56,10 +56,9 @@ def test_a_dialogue_record_without_a_card_still_reads(tmp_path: Path) -> None:
     assert DialogueRecord.model_validate(old).card is None
 
 
-def _dialogue_blocks(page: str) -> list[str]:
-    import re
-
-    return re.findall(r'<details class="dlg".*?</details>\n', page, re.S)
+def _card_groups(page: str) -> list[str]:
+    """The report's dialogue browser, one block per card."""
+    return [g.split("</main>")[0] for g in page.split('<details class="cardgroup"')[1:]]
 
 
 def test_the_html_report_shows_the_role_card_with_each_dialogue_user_cards(tmp_path: Path) -> None:
@@ -70,13 +69,16 @@ def test_the_html_report_shows_the_role_card_with_each_dialogue_user_cards(tmp_p
                      "--tasks-dir", str(tasks), "--output", str(out), "--no-cache"]) == 0
     page = tmp_path / "report.html"
     assert main(["report", str(out), "-o", str(page)]) == 0
-    blocks = _dialogue_blocks(page.read_text(encoding="utf-8"))
-    assert len(blocks) == 4
+    groups = _card_groups(page.read_text(encoding="utf-8"))
+    assert len(groups) == 2
     want = {"c1": "A nurse &lt;on night shifts&gt; who cannot sleep.", "c2": "A father worried about his son."}
-    for block in blocks:
-        card = "c1" if "card c1" in block else "c2"
-        assert 'class="rolecard"' in block and "what the seeker was given" in block, block[:200]
-        assert want[card] in block and want["c2" if card == "c1" else "c1"] not in block
+    for group in groups:
+        card = "c1" if "card c1 " in group else "c2"
+        # the card once, above both models' dialogues
+        assert group.count('class="rolecard"') == 1 and "what the seeker was given" in group, group[:200]
+        assert want[card] in group and want["c2" if card == "c1" else "c1"] not in group
+        assert group.index('class="rolecard"') < group.index('<details class="dlg"')
+        assert group.count('<details class="dlg"') == 2
 
 
 def test_the_html_report_shows_the_esc_eval_card_and_keeps_its_annotation_apart(
@@ -91,12 +93,12 @@ def test_the_html_report_shows_the_esc_eval_card_and_keeps_its_annotation_apart(
                      "--limit", "2", "--model-configs", str(models), "--output", str(out), "--no-cache"]) == 0
     page = tmp_path / "report.html"
     assert main(["report", str(out), "-o", str(page)]) == 0
-    blocks = _dialogue_blocks(page.read_text(encoding="utf-8"))
+    groups = _card_groups(page.read_text(encoding="utf-8"))
     cards = {str(c["id"]): c for c in json.loads((ESC_EVAL / "card_high_en.json").read_text("utf-8"))}
-    assert len(blocks) == 2
-    for block in blocks:
-        card = next(c for cid, c in cards.items() if f"card {cid} " in block)
-        given = block.split("what the seeker was given</span>", 1)[1]
+    assert len(groups) == 2
+    for group in groups:
+        card = next(c for cid, c in cards.items() if f"card {cid} " in group)
+        given = group.split("what the seeker was given</span>", 1)[1].split("</div>", 1)[0]
         base, annotation = given.split("<details>", 1) if "<details>" in given else (given, "")
         assert html.escape(card["base"], quote=True) in base  # exactly what the seeker got, nothing more
         # the English cards carry a Chinese annotation: shown apart, folded, never as the seeker's text

@@ -25,9 +25,14 @@ details.dlg>summary{cursor:pointer}.failed{color:#b3261e}.turn{margin:4px 0;padd
 .rolecard{background:#fffdf3;border:1px solid #eadfb0;border-radius:6px;padding:6px 10px;margin:6px 0;white-space:pre-wrap;overflow-wrap:anywhere}
 .rolecard .who{display:block}.rolecard details{margin-top:6px}.rolecard summary{cursor:pointer;color:#5a6270;font-size:.85em}
 section.cardgroup{border-top:1px solid #d8dde6;padding:8px 0}
+details.cardgroup{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:6px 10px}
+details.cardgroup>summary{cursor:pointer}details.cardgroup[open]>summary{margin-bottom:6px}
+details.cardgroup details.dlg{background:#fcfcfd}
 .side{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:10px;align-items:start}
-table.scores{width:100%}table.scores td.reply{white-space:normal;text-align:left;width:100%}
-details.reply>summary{cursor:pointer;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:40em}
+table.scores{width:100%;table-layout:fixed}table.scores th:nth-child(1){width:7.5em}
+table.scores th:nth-child(2){width:3.5em}table.scores th:nth-child(3){width:4.8em}
+table.scores td.reply,table.scores th.reply{white-space:normal;text-align:left;overflow-wrap:anywhere}
+details.reply>summary{cursor:pointer}
 pre.raw{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:.85em;max-height:16em;overflow:auto;text-align:left}
 .scroll{overflow-x:auto;max-width:100%}
 #filter{padding:6px;width:320px;font-size:1em}
@@ -100,7 +105,7 @@ def scores_html(recs: dict[str, ScoreRecord], metrics: list[str], judge: str | N
         rows.append(f'<tr><td class="l">{e(dim)}</td><td>{e(score)}</td><td>{r.attempts}</td>'
                     f'<td class="reply">{reply}</td></tr>')
     return (f'<table class="scores"><thead><tr><th class="l">dimension</th><th>score</th><th>attempts</th>'
-            f'<th class="l">judge reply ({e(judge)})</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            f'<th class="reply">judge reply ({e(judge)})</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def page(title: str, body: str, script: str = "") -> str:

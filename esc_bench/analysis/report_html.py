@@ -7,33 +7,17 @@ with transcript, per-dimension scores and the judge's replies.
 
 from __future__ import annotations
 
-from esc_bench.analysis.breakdown import source_name
-from esc_bench.analysis.html_parts import card_html, card_meta, e, page, scores_html, transcript_html
-from esc_bench.analysis.model_order import in_order
+from esc_bench.analysis.dialogue_browser import JS, dialogues_html
+from esc_bench.analysis.html_parts import e, page
 from esc_bench.analysis.report import Report
-from esc_bench.analysis.runs import dialogue_average, metric_names
-from esc_bench.analysis.tables import FACET_TITLES, best_models, by_task, columns, format_score
-from esc_bench.records import DialogueRecord, DimensionScore, ScoreRecord
-
-JS = """
-(function(){
-  function ready(){
-    var box=document.getElementById('filter'), count=document.getElementById('shown');
-    var items=document.querySelectorAll('details.dlg');
-    function apply(){
-      var q=(box.value||'').toLowerCase(), n=0;
-      for(var i=0;i<items.length;i++){
-        var hit=items[i].getAttribute('data-search').indexOf(q)>=0;
-        items[i].style.display=hit?'':'none'; if(hit){n++;}
-      }
-      count.textContent=String(n);
-    }
-    if(box){box.addEventListener('input',apply);apply();}
-    document.body.setAttribute('data-ready','1');
-  }
-  if(document.readyState==='loading'){document.addEventListener('DOMContentLoaded',ready);}else{ready();}
-})();
-"""
+from esc_bench.analysis.tables import (
+    FACET_TITLES,
+    best_models,
+    by_task,
+    columns,
+    format_score,
+)
+from esc_bench.records import DimensionScore
 
 
 def _cell(ds: DimensionScore | None, scale: str, best: bool) -> str:
@@ -88,42 +72,6 @@ def _breakdowns_html(report: Report, scale: str) -> str:
     return "\n".join(out) or "<p>No breakdowns (the dialogues carry no card metadata).</p>"
 
 
-def _dialogue_html(d: DialogueRecord, recs: dict[str, ScoreRecord], judge: str | None, metrics: list[str]) -> str:
-    """One dialogue: its summary line, the role card, the transcript, the scores with the judge's replies."""
-    avg = dialogue_average({k: r.score for k, r in recs.items()})
-    avg_s = "–" if avg is None else f"{avg:.2f}"
-    status = '<span class="failed">failed</span>' if d.status != "ok" else "ok"
-    search = " ".join([d.task, d.model, d.card_id, d.status, source_name(d.source), d.category or ""]).lower()
-    return "\n".join([
-        (f'<details class="dlg" data-search="{e(search)}"><summary>{e(d.task)} · <b>{e(d.model)}</b> · '
-         f"card {e(d.card_id)} · {status} · average {e(avg_s)}</summary>"),
-        f'<p class="meta">{e(card_meta(d))}</p>',
-        card_html(d),
-        transcript_html(d),
-        scores_html(recs, metrics, judge),
-        "</details>",
-    ])
-
-
-def _dialogues_html(report: Report, max_dialogues: int | None) -> str:
-    recs: dict[tuple[str, str, str], dict[str, ScoreRecord]] = {}
-    for s in report.scores:
-        recs.setdefault((s.task, s.model, s.card_id), {})[s.dimension] = s
-    # Runs sharing a task may have different judges: each dialogue's is its own run's.
-    judges = {(i, t): j for i, r in enumerate(report.runs) for t, j in r.judges.items()}
-    metrics = [metric_names(r) for r in report.runs]
-    dialogues = in_order([(i, d) for i, r in enumerate(report.runs) for d in r.dialogues], report.models,
-                         lambda x: x[1].model)
-    shown = dialogues if max_dialogues is None else dialogues[:max_dialogues]
-    items = [_dialogue_html(d, recs.get(d.key, {}), judges.get((i, d.task)), metrics[i]) for i, d in shown]
-    more = f" (first {len(shown)} of {len(dialogues)})" if len(shown) < len(dialogues) else ""
-    return (
-        f'<p><input id="filter" type="search" placeholder="filter: model, task, card, source, failed…" '
-        f'aria-label="filter dialogues"> <span id="shown">{len(shown)}</span> shown{e(more)}</p>\n'
-        + "\n".join(items)
-    )
-
-
 def report_html(report: Report, scale: str = "4", *, max_dialogues: int | None = None) -> str:
     """The whole page as a string."""
     from esc_bench.analysis.sage_report import sage_html
@@ -140,5 +88,5 @@ def report_html(report: Report, scale: str = "4", *, max_dialogues: int | None =
 <h2 id="breakdowns">Breakdowns</h2>
 {_breakdowns_html(report, scale)}
 <h2 id="dialogues">Dialogues</h2>
-{_dialogues_html(report, max_dialogues)}"""
+{dialogues_html(report, max_dialogues)}"""
     return page(f"esc-bench report — {report.board.run_id}", body, JS)
