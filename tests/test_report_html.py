@@ -245,9 +245,45 @@ def test_html_labels_each_dialogue_with_its_own_runs_judge(tmp_path: Path) -> No
     for block in blocks:
         model = re.search(r"<b>(m\d)</b>", block).group(1)
         want, other = ("judge-one", "judge-two") if model == "m1" else ("judge-two", "judge-one")
-        assert f"judge reply ({want})" in block and other not in block, model
+        assert f"judge replies ({want})" in block and other not in block, model
 
 
 def test_category_label_and_source_name_use_the_card_aliases() -> None:
     assert category_label("work") == "work and study (工作学习)" and category_label(" Family ") == "family life (家庭生活)"
     assert source_name("psych8k") == source_name("Psych") == "Psych8k"
+
+
+def test_html_judge_replies_show_the_score_line_and_the_whole_reply_wrapped(tmp_path: Path) -> None:
+    replies = {
+        "fluency": "The supporter listened well.\nIt asked about sleep.\n\nScore: 3\nThanks <b>!</b>",
+        "empathy": "2",
+        "information": "I cannot tell; the rubric <script>x</script> is unclear.",
+    }
+
+    def score(t: str, m: str, i: int, d: str) -> int | None:
+        return {"fluency": 3, "empathy": 2, "information": None}.get(d, 1)
+
+    make_run(tmp_path / "run", models=["m"], n_cards=1, score=score,
+             raw=lambda t, m, i, d: replies.get(d, f"score {score(t, m, i, d)}"))
+    out = tmp_path / "r.html"
+    assert run_report(str(tmp_path / "run"), "-o", str(out)) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "pre.raw{white-space:pre-wrap" in page
+    replies_html = page.split('<div class="replies">', 1)[1]
+    rows = re.findall(r'<(?:div|details) class="reply">(.*?)</(?:div|details)>', replies_html, re.S)
+    by_dim = {re.search(r'class="dim">(\w+)<', r).group(1): r for r in rows}
+    assert list(by_dim) == list(DIMENSION_NAMES)
+    # a long reply: the line holding the score in the summary (not the first line), the whole reply
+    # below it, escaped, its line breaks kept
+    flu = by_dim["fluency"]
+    summary = re.search(r"<summary>(.*?)</summary>", flu, re.S).group(1)
+    assert '<b class="score">3</b>' in summary and '<span class="line">Score: 3</span>' in summary
+    assert "listened well" not in summary
+    assert ('<pre class="raw">The supporter listened well.\nIt asked about sleep.\n\nScore: 3\n'
+            "Thanks &lt;b&gt;!&lt;/b&gt;</pre>") in flu
+    # a reply that is just its score line: shown as is, nothing to unfold
+    assert "<summary>" not in by_dim["empathy"] and '<span class="line">2</span>' in by_dim["empathy"]
+    # no score found: said so, the reply (escaped) one click away
+    info = by_dim["information"]
+    assert '<b class="score">–</b>' in info and "no score in the reply" in info
+    assert "&lt;script&gt;x&lt;/script&gt;" in info and "<script>x" not in page

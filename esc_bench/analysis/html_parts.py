@@ -29,10 +29,9 @@ details.cardgroup{background:#fff;border:1px solid #d8dde6;border-radius:6px;mar
 details.cardgroup>summary{cursor:pointer}details.cardgroup[open]>summary{margin-bottom:6px}
 details.cardgroup details.dlg{background:#fcfcfd}
 .side{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:10px;align-items:start}
-table.scores{width:100%;table-layout:fixed}table.scores th:nth-child(1){width:7.5em}
-table.scores th:nth-child(2){width:3.5em}table.scores th:nth-child(3){width:4.8em}
-table.scores td.reply,table.scores th.reply{white-space:normal;text-align:left;overflow-wrap:anywhere}
-details.reply>summary{cursor:pointer}
+.replies{margin-top:6px}.reply{padding:2px 0;border-top:1px solid #eef1f6;overflow-wrap:anywhere}
+.reply .dim{display:inline-block;min-width:6.5em;color:#5a6270}.reply .score{display:inline-block;min-width:1.2em}
+details.reply>summary{cursor:pointer}.reply .line{font-style:italic}
 pre.raw{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:.85em;max-height:16em;overflow:auto;text-align:left}
 .scroll{overflow-x:auto;max-width:100%}
 #filter{padding:6px;width:320px;font-size:1em}
@@ -81,31 +80,41 @@ def transcript_html(d: DialogueRecord) -> str:
     return "\n".join(parts)
 
 
-def _first_line(text: str, limit: int = 80) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+def score_line(raw: str) -> str | None:
+    """The line of a judge's reply that holds its score: the first line in which the judge's own
+    parser finds one (None when no line does)."""
+    from esc_bench.protocols.rubric_judge import parse_score
+
+    return next((line.strip() for line in raw.splitlines() if parse_score(line) is not None), None)
+
+
+def _reply(dim: str, r: ScoreRecord) -> str:
+    """One metric: its name and score, the line of the judge's reply that gave it, the whole reply
+    folded under it (pre-wrapped)."""
+    score = "–" if r.score is None else f"{r.score:g}" if isinstance(r.score, float) else str(r.score)
+    head = f'<span class="dim">{e(dim)}</span> <b class="score">{e(score)}</b>'
+    if r.expected is not None:
+        head += f' <span class="meta">(expected {r.expected:.2f})</span>'
+    if r.attempts > 1:
+        head += f' <span class="meta">({r.attempts} attempts)</span>'
+    if r.raw is None:
+        tail = f' <span class="failed">{e(r.error.type)}: {e(r.error.message)}</span>' if r.error is not None else ""
+        return f'<div class="reply">{head}{tail}</div>'
+    line = score_line(r.raw) if r.score is not None else None
+    shown = e(line) if line is not None else '<span class="failed">no score in the reply</span>'
+    if line is not None and line == r.raw.strip():
+        return f'<div class="reply">{head} <span class="line">{shown}</span></div>'
+    return (f'<details class="reply"><summary>{head} <span class="line">{shown}</span></summary>'
+            f'<pre class="raw">{e(r.raw)}</pre></details>')
 
 
 def scores_html(recs: dict[str, ScoreRecord], metrics: list[str], judge: str | None) -> str:
-    """A dialogue's scores, each with the judge's reply folded under its first line."""
+    """A dialogue's scores, one line each: the metric, the score and the line of the judge's reply
+    that holds it; the whole reply folded under it."""
     if not recs:
         return ""
-    rows = []
-    for dim in metrics:
-        r = recs.get(dim)
-        if r is None:
-            continue
-        score = "–" if r.score is None else str(r.score)
-        reply = ""
-        if r.raw is not None:
-            reply = (f'<details class="reply"><summary>{e(_first_line(r.raw))}</summary>'
-                     f'<pre class="raw">{e(r.raw)}</pre></details>')
-        elif r.error is not None:
-            reply = f'<span class="failed">{e(r.error.type)}: {e(r.error.message)}</span>'
-        rows.append(f'<tr><td class="l">{e(dim)}</td><td>{e(score)}</td><td>{r.attempts}</td>'
-                    f'<td class="reply">{reply}</td></tr>')
-    return (f'<table class="scores"><thead><tr><th class="l">dimension</th><th>score</th><th>attempts</th>'
-            f'<th class="reply">judge reply ({e(judge)})</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    rows = [_reply(dim, recs[dim]) for dim in metrics if dim in recs]
+    return f'<div class="replies"><div class="who">judge replies ({e(judge)})</div>{"".join(rows)}</div>'
 
 
 def page(title: str, body: str, script: str = "") -> str:
