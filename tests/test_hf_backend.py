@@ -350,3 +350,21 @@ async def test_start_digests_the_files_on_the_worker_thread(models, tmp_path, mo
         cache.close()
     fresh = HFBackend(_cfg(models["llama"]))
     assert fresh.identity()["model_files"] == inner.identity()["model_files"]  # before start(): computed in place
+
+
+def test_esc_rank_defaults_to_float16_like_upstream():
+    """Upstream's score.py loads InternLM2 + the ESC-RANK adapters in float16; so does esc-rank."""
+    from esc_bench.config.loader import ModelRegistry
+
+    assert ModelRegistry().get("esc-rank").dtype == "float16"
+
+
+@pytest.mark.parametrize(("dtype", "expected"), [("float16", "float16"), ("bfloat16", "bfloat16"), ("fp16", "float16")])
+async def test_dtype_option_sets_the_weights_precision(models, dtype, expected):
+    backend = HFBackend(_cfg(models["llama"], dtype=dtype, adapters={"fluency_en": models["adapters"]["fluency_en"]}))
+    try:
+        await backend.start()
+        base = {p.dtype for n, p in backend._model.named_parameters() if "lora_" not in n}
+        assert base == {getattr(torch, expected)}  # (peft keeps the small LoRA matrices in float32)
+    finally:
+        await backend.aclose()
