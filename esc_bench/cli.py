@@ -25,53 +25,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--models",
-        help="comma list of model config names or litellm model strings (the supporters under test)",
-    )
-    p.add_argument(
-        "--tasks", default="all",
-        help="comma list of tasks or groups; 'all' = the full ESC-Eval benchmark (default)",
-    )
-    p.add_argument("--simulator", help="model that plays the help-seeker (overrides the task's)")
-    p.add_argument("--judge", help="model that scores dialogues (overrides the task's)")
-    p.add_argument("--limit", type=int, help="first N cards per task, after the task's filters")
-    p.add_argument("--output", type=Path, help="run folder (default results/<run id>); an existing one is resumed")
-    p.add_argument(
-        "--model-configs", type=Path, action="append", default=[], metavar="DIR",
-        help="extra model config folder (repeatable; searched first)",
-    )
-    p.add_argument(
-        "--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
-        help="extra task folder (repeatable; searched first)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
-    p.add_argument(
-        "--cache-dir", type=Path,
-        help="response cache folder (default $ESC_BENCH_CACHE_DIR or ~/.cache/esc-bench)",
-    )
-    p.add_argument(
-        "--max-failures", default="0", metavar="N|FRAC",
-        help="failed dialogues tolerated before the exit code is 1: a count (3), fraction (0.05) or percentage (5%%); "
-        "default 0",
-    )
-    p.add_argument(
-        "--no-preflight", action="store_true",
-        help="skip the check before the first dialogue: one 1-token call to each model endpoint (server up, key "
-        "accepted, model served)",
-    )
-    p.add_argument(
-        "--skip-judge", action="store_true",
-        help="simulate dialogues only; score later with `esc-bench score`",
-    )
-    p.add_argument(
-        "--scale", choices=["4", "100"], default="4",
-        help="scale of the console table: 0-4 (default) or the paper's 0-100",
-    )
-
-
 def _top_parser() -> argparse.ArgumentParser:
     lines = "\n".join(f"  {name:<16} {help_}" for name, (_, help_) in SUBCOMMANDS.items())
     p = argparse.ArgumentParser(
@@ -82,7 +35,7 @@ def _top_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=_version())
-    add_run_arguments(p)
+    _load("run").configure(p)
     return p
 
 

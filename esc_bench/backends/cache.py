@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from esc_bench.backends.base import ChatRequest, ChatResult
+from esc_bench.config.paths import cache_dir
 from esc_bench.errors import DataError
 
 CACHE_FILE = "responses.sqlite"
@@ -28,9 +29,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(ChatResult) if f.name != "cac
 
 
 def default_cache_dir() -> Path:
-    """`$ESC_BENCH_CACHE_DIR` or `~/.cache/esc-bench`: the one rule, in esc_bench.data.upstream."""
-    from esc_bench.data.upstream import cache_dir
-
+    """`$ESC_BENCH_CACHE_DIR` or `~/.cache/esc-bench`: the one rule, in esc_bench.config.paths."""
     return cache_dir()
 
 

@@ -23,7 +23,7 @@ def recorded_run_args(run_dir: Path) -> argparse.Namespace:
 
     Later invocations may have added models or cards: the last one is what was interrupted.
     """
-    from esc_bench.cli import _top_parser
+    from esc_bench.commands.run import run_parser
     from esc_bench.store.run_dir import RunDir
 
     run_dir = run_dir.resolve()
@@ -35,7 +35,7 @@ def recorded_run_args(run_dir: Path) -> argparse.Namespace:
     if manifest.cwd and Path(manifest.cwd).is_dir():
         os.chdir(manifest.cwd)  # the recorded command's relative paths are relative to it
     try:
-        parsed = _top_parser().parse_args(argv)
+        parsed = run_parser().parse_args(argv)
     except SystemExit:
         raise UserError(f"{run_dir}: the recorded command cannot be parsed: esc-bench {' '.join(argv)}") from None
     parsed.output = run_dir

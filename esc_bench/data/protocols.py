@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from esc_bench.config.loader import line_of, parse_yaml, validate
-from esc_bench.data.upstream import base_url, cache_dir, load_upstream_protocol
+from esc_bench.config.paths import cache_dir
+from esc_bench.data.upstream import base_url, load_upstream_protocol
 from esc_bench.dimensions import UPSTREAM_KEY_ORDER
 from esc_bench.errors import ConfigError, read_text
 from esc_bench.protocol import Protocol

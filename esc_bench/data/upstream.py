@@ -29,6 +29,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from esc_bench.config.paths import cache_dir
 from esc_bench.data.upstream_extract import extract_protocol
 from esc_bench.errors import DataError, parse_json, read_text
 from esc_bench.protocol import Protocol
@@ -71,12 +72,6 @@ SAGE = PinnedSource(
 
 
 # -- download and cache -------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    """The esc-bench cache root (env ESC_BENCH_CACHE_DIR, default ~/.cache/esc-bench)."""
-    env = os.environ.get("ESC_BENCH_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "esc-bench"
 
 
 def base_url(source: PinnedSource = ESC_EVAL) -> str:

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from esc_bench.engine.dialogue import run_dialogue
 from esc_bench.engine.plan import RunPlan, TaskPlan
 from esc_bench.engine.progress import RunProgress
+from esc_bench.engine.run_manifest import build_manifest
 from esc_bench.protocols.base import JudgeSeat
 from esc_bench.records import Card, DialogueRecord
-from esc_bench.store.manifest import build_manifest, finish_invocation, start_invocation
+from esc_bench.store.manifest import finish_invocation, start_invocation
 
 if TYPE_CHECKING:
     from rich.console import Console
