@@ -104,26 +104,27 @@ def _split(value: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from esc_bench.console import make_console
     from esc_bench.engine.plan import build_plan
+    from esc_bench.engine.runner import sigterm_as_interrupt
 
     console = make_console(pipe_width=160)  # a pipe or file gets wide tables rather than cut ones
     opts = options_from_args(args)
-    plan = build_plan(opts)  # every check happens here, before any model is called
-    try:  # build_plan locked the run folder before reading it; it stays locked to the end
-        for tp in plan.tasks:
-            if opts.judge and not tp.protocol.spec.judged:
-                console.print(f"note: task {tp.name} scores itself (protocol {tp.protocol.name}): "
-                              f"--judge {opts.judge} is ignored for it", highlight=False)
-        return execute_plan(plan, console, scale=args.scale)
-    finally:
-        plan.run_dir.release()
+    with sigterm_as_interrupt():  # SIGTERM at any moment ends the command as Ctrl-C does
+        plan = build_plan(opts)  # every check happens here, before any model is called
+        try:  # build_plan locked the run folder before reading it; it stays locked to the end
+            for tp in plan.tasks:
+                if opts.judge and not tp.protocol.spec.judged:
+                    console.print(f"note: task {tp.name} scores itself (protocol {tp.protocol.name}): "
+                                  f"--judge {opts.judge} is ignored for it", highlight=False)
+            return execute_plan(plan, console, scale=args.scale)
+        finally:
+            plan.run_dir.release()
 
 
 def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
     from esc_bench.console import styled
-    from esc_bench.engine.finalize import build_run_leaderboard, print_summary
+    from esc_bench.engine.finalize import build_run_leaderboard
     from esc_bench.engine.runner import execute
 
     opts = plan.options
@@ -142,14 +143,26 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
         + (" (finished work in the folder is skipped)" if plan.resuming else ""),
         highlight=False,
     )
-    outcome = asyncio.run(execute(plan, console))
+    try:
+        # The leaderboard is written inside the run, before the manifest says `completed`.
+        outcome = asyncio.run(execute(plan, console, finish=lambda: build_run_leaderboard(plan.run_dir, seed=opts.seed)))
+        return _end_of_run(plan, outcome, console, scale)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the run loop (e.g. while printing)
+        return _interrupted(plan)
+
+
+def _end_of_run(plan, outcome, console, scale: str) -> int:
+    from esc_bench.analysis.sage_report import render_sage, sage_rows
+    from esc_bench.engine.finalize import build_run_leaderboard, print_summary
+
+    opts = plan.options
     dialogues = list(plan.run_dir.latest_dialogues().values())
     judge_of = {tp.name: tp.judge for tp in plan.tasks}
     scores = [s for s in plan.run_dir.latest_scores().values() if judge_of.get(s.task) == s.judge]
-    board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
+    board = outcome.final
+    if board is None:  # interrupted before the end: the tables of what is finished
+        board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
     print_summary(console, board, dialogues, scores, scale=scale)
-    from esc_bench.analysis.sage_report import render_sage, sage_rows
-
     render_sage(sage_rows(dialogues, {tp.name: tp.protocol.name for tp in plan.tasks}, seed=opts.seed), console)
     console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
     calls = sum(int(s.get("calls", 0)) for s in outcome.stats.values())
@@ -161,13 +174,16 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
             "use --no-cache to ask the models afresh",
             highlight=False,
         )
-
     if outcome.interrupted:
-        cmd = f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
-        print(f"esc-bench: interrupted; finished work is saved. Resume with: {cmd}", file=sys.stderr)
-        return 130
+        return _interrupted(plan)
     planned = {(tp.name, m, c.id) for tp in plan.tasks for m in plan.supporters for c in tp.cards}
     return exit_code(planned, dialogues, scores, opts.max_failures)
+
+
+def _interrupted(plan) -> int:
+    cmd = f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
+    print(f"esc-bench: interrupted; finished work is saved. Resume with: {cmd}", file=sys.stderr)
+    return 130
 
 
 def exit_code(planned: set, dialogues: list, scores: list, max_failures: str) -> int:

@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     run_dir = RunDir(args.run_dir.resolve())
     if not run_dir.exists():
         run_dir.read_manifest()  # the one-line "not a run folder" error, creating nothing
-    with run_dir.lock():  # before anything in the folder is read; held to the end
+    from esc_bench.engine.runner import sigterm_as_interrupt
+
+    with sigterm_as_interrupt(), run_dir.lock():  # locked before anything in the folder is read
         return _score(args, run_dir)
 
 
@@ -71,9 +73,14 @@ def _score(args: argparse.Namespace, run_dir: RunDir) -> int:
     try:
         console = make_console()
         console.print(styled("esc-bench", "bold", f" scoring {run_dir.path} with judge {args.judge}"), highlight=False)
-        outcome = asyncio.run(execute(plan, console))
         own = {t.get("judge") for t in run_dir.read_manifest().tasks.values()}
-        board = build_run_leaderboard(run_dir, seed=opts.seed, judge=None if args.judge in own else args.judge)
+        board_judge = None if args.judge in own else args.judge
+
+        def finish():
+            return build_run_leaderboard(run_dir, seed=opts.seed, judge=board_judge)
+
+        outcome = asyncio.run(execute(plan, console, finish=finish))  # the board, then `completed`
+        board = outcome.final if outcome.final is not None else finish()
         render_leaderboard(board, console, scale=args.scale)
         scores = [s for s in run_dir.latest_scores().values() if s.judge == args.judge]
         for line in judge_error_summary(scores):

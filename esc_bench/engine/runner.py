@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ class RunOutcome:
     judge_errors: int = 0  # a judge call that failed after its retries
     interrupted: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
+    final: Any = None  # what `finish` returned (the leaderboard), when the run completed
 
 
 def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
@@ -92,8 +94,12 @@ def needed_models(plan: RunPlan, items: list[WorkItem]) -> list[str]:
     return list(names)
 
 
-async def execute(plan: RunPlan, console: Console) -> RunOutcome:
-    """Run every work item with bounded concurrency; write each result as it lands."""
+async def execute(plan: RunPlan, console: Console, *, finish: Callable[[], Any] | None = None) -> RunOutcome:
+    """Run every work item with bounded concurrency; write each result as it lands.
+
+    `finish` (the leaderboard) runs once the work is done and before the manifest says
+    `completed`, still under the signal handlers: a SIGTERM then marks the run interrupted.
+    """
     from esc_bench.backends.base import BackendError
     from esc_bench.backends.cache import CACHE_FILE, ResponseCache, default_cache_path
     from esc_bench.backends.managed import CallStats, ManagedBackend
@@ -196,7 +202,8 @@ async def execute(plan: RunPlan, console: Console) -> RunOutcome:
             if main_task is not None:
                 main_task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix
             loop.add_signal_handler(sig, _on_signal)
     status = "failed"
@@ -212,6 +219,10 @@ async def execute(plan: RunPlan, console: Console) -> RunOutcome:
             workers.extend(asyncio.create_task(worker(q)) for _ in range(width(model, q)))
         with progress:
             await asyncio.gather(*workers)
+        dialogue_out.close()  # flushed and synced before `finish` reads them
+        score_out.close()
+        if finish is not None:
+            outcome.final = await asyncio.to_thread(finish)
         status = "completed"
     except asyncio.CancelledError:
         if not interrupted.is_set():
@@ -221,9 +232,11 @@ async def execute(plan: RunPlan, console: Console) -> RunOutcome:
         for t in workers:
             t.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        for sig, handler in previous.items():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
+                if handler is not None:
+                    signal.signal(sig, handler)  # not SIG_DFL: the command still handles it
         dialogue_out.close()
         score_out.close()
         await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
@@ -254,6 +267,25 @@ async def _preflight(plan: RunPlan, backends: dict[str, Any], names: list[str]) 
         raise UserError(
             f"preflight: {'; '.join(failed)} (nothing was run; --no-preflight skips this check)"
         )
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """For a whole command: SIGTERM ends it as Ctrl-C does (KeyboardInterrupt), also outside
+    the run loop (planning, the summary), instead of killing the process with -15."""
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def card_digest(card: Card) -> str:
