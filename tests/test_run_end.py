@@ -24,7 +24,7 @@ def _argv(models: Path, tasks: Path, out: Path) -> list[str]:
 
 
 def test_the_leaderboard_is_written_before_the_manifest_says_completed(tmp_path: Path, monkeypatch) -> None:
-    import esc_bench.engine.finalize as finalize
+    from esc_bench.engine import finalize
 
     seen: list[str] = []
     original = finalize.build_run_leaderboard

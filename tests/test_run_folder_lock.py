@@ -24,12 +24,12 @@ import asyncio, pathlib, sys, time
 import esc_bench.engine.runner as runner
 mark, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 original = runner.execute
-async def held(plan, console):
+async def held(plan, console, **kw):
     mark.write_text("planned")
     deadline = time.monotonic() + 60
     while not go.exists() and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    return await original(plan, console)
+    return await original(plan, console, **kw)
 runner.execute = held
 from esc_bench.cli import main
 sys.exit(main(sys.argv[3:]))
