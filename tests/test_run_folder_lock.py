@@ -58,8 +58,8 @@ def test_a_second_process_that_read_the_folder_first_cannot_write_it_twice(tmp_p
         out = tmp_path / "run"
         mark, go = tmp_path / "planned", tmp_path / "go"
         env = os.environ.copy()
-        held = subprocess.Popen([sys.executable, "-c", _HELD_AFTER_PLAN, str(mark), str(go), *_argv(models, tasks, out, cache)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        argv = [sys.executable, "-c", _HELD_AFTER_PLAN, str(mark), str(go), *_argv(models, tasks, out, cache)]
+        held = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 60
         while not mark.exists() and held.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from esc_bench.engine.plan import RunOptions, RunPlan
+    from esc_bench.engine.runner import RunOutcome
+    from esc_bench.records import Leaderboard
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -145,13 +147,16 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
     )
     try:
         # The leaderboard is written inside the run, before the manifest says `completed`.
-        outcome = asyncio.run(execute(plan, console, finish=lambda: build_run_leaderboard(plan.run_dir, seed=opts.seed)))
+        def finish() -> Leaderboard:
+            return build_run_leaderboard(plan.run_dir, seed=opts.seed)
+
+        outcome = asyncio.run(execute(plan, console, finish=finish))
         return _end_of_run(plan, outcome, console, scale)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the run loop (e.g. while printing)
         return _interrupted(plan)
 
 
-def _end_of_run(plan, outcome, console, scale: str) -> int:
+def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str) -> int:
     from esc_bench.analysis.sage_report import render_sage, sage_rows
     from esc_bench.engine.finalize import build_run_leaderboard, print_summary
 
@@ -180,7 +185,7 @@ def _end_of_run(plan, outcome, console, scale: str) -> int:
     return exit_code(planned, dialogues, scores, opts.max_failures)
 
 
-def _interrupted(plan) -> int:
+def _interrupted(plan: RunPlan) -> int:
     cmd = f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
     print(f"esc-bench: interrupted; finished work is saved. Resume with: {cmd}", file=sys.stderr)
     return 130

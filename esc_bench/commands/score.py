@@ -31,13 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from esc_bench.engine.runner import sigterm_as_interrupt
     from esc_bench.store.run_dir import RunDir
 
     run_dir = RunDir(args.run_dir.resolve())
     if not run_dir.exists():
         run_dir.read_manifest()  # the one-line "not a run folder" error, creating nothing
-    from esc_bench.engine.runner import sigterm_as_interrupt
-
     with sigterm_as_interrupt(), run_dir.lock():  # locked before anything in the folder is read
         return _score(args, run_dir)
 
