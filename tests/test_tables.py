@@ -226,10 +226,72 @@ def test_one_model_order_in_every_table_chart_and_list(tmp_path) -> None:
     board_rows = re.findall(r'<tr><td class="l">(\w+)</td>', page.split('id="breakdowns"')[0])
     assert board_rows == ORDER * 2
     bd = page.split('id="breakdowns"')[1].split('id="dialogues"')[0]
-    assert re.findall(r'<tr><td class="l">[^<]*</td><td class="l">(\w+)</td>', bd) == ORDER * 12
+    assert re.findall(r'<td class="l m">(\w+)</td>', bd) == ORDER * 12
     legends = re.findall(r'<g id="c\d+-legend_1">(.*?)</svg>', page, re.S)
     assert len(legends) == 4
     for legend in legends:
         assert [m for m in re.findall(r">(\w+)</text>", legend) if m in ORDER] == ORDER
     listed = re.findall(r'<details class="dlg"[^>]*><summary>[^<]*<b>(\w+)</b>', page)
     assert list(dict.fromkeys(listed)) == ORDER and len(listed) == 48
+
+
+def _best_score(t: str, m: str, i: int, d: str) -> int:
+    if t == "t_zh":
+        return {"c": 4, "a": 1, "b": 0}[m]
+    return {"fluency": {"a": 4, "b": 2, "c": 1}, "empathy": {"a": 1, "b": 3, "c": 0},
+            "overall": {"a": 3, "b": 3, "c": 1}}.get(d, {"a": 2, "b": 2, "c": 2})[m]
+
+
+def test_breakdowns_highlight_the_best_per_group_and_column_alike_in_console_md_and_html(tmp_path) -> None:
+    import re
+
+    from esc_bench.analysis.report import build_report
+    from esc_bench.analysis.report_html import report_html
+    from esc_bench.analysis.report_md import report_markdown
+    from tests.support.synthetic_runs import make_run
+
+    make_run(tmp_path / "run", models=["a", "b", "c"], n_cards=3, score=_best_score,
+             tasks={"t_en": {"language": "en"}, "t_zh": {"language": "zh"}})
+    report = build_report([tmp_path / "run"])
+    cols = [*DIMENSION_NAMES, "average"]
+    # by hand, English: a leads fluency, b empathy, a and b tie on overall and on the average
+    # (16/7 each); every other column ties all three (nothing bold). Chinese: c leads every column.
+    hand = {("English", "a"): {"fluency", "overall", "average"}, ("English", "b"): {"empathy", "overall", "average"},
+            ("English", "c"): set(), ("Chinese", "a"): set(), ("Chinese", "b"): set(), ("Chinese", "c"): set(cols)}
+
+    # console: bold green cells, read back from the styled export
+    console = Console(record=True, width=400, force_terminal=True, color_system="standard")
+    render_breakdown("language", report.breakdowns["language"], console)
+    con: dict[tuple[str, str], set[str]] = {}
+    group = ""
+    for line in console.export_text(styles=True).splitlines():
+        cells = line.split("│")[1:-1]
+        if len(cells) != len(cols) + 4:
+            continue
+        plain = [re.sub(r"\x1b\[[0-9;]*m", "", c).strip() for c in cells]
+        if plain[1] not in ("a", "b", "c"):
+            continue
+        group = plain[0] or group
+        con[(group, plain[1])] = {col for col, c in zip(cols, cells[2:]) if "\x1b[1;32m" in c}
+    assert con == hand
+
+    # markdown: bold cells
+    md_rows = [line for line in report_markdown(report).split("### by language")[1].split("###")[0].splitlines()
+               if re.match(r"\| (English|Chinese) \| [abc] \|", line)]
+    md = {}
+    for line in md_rows:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        md[(cells[0], cells[1])] = {col for col, c in zip(cols, cells[2:]) if c.startswith("**")}
+    assert md == hand
+
+    # HTML: class="best" cells
+    page = report_html(report)
+    table = page.split("<h3>by language</h3>")[1].split("</table>")[0]
+    html_best, group = {}, ""
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1]):
+        label = re.match(r'<td class="l" rowspan="\d+">([^<]+)</td>', row)
+        group = label.group(1) if label else group
+        model = re.search(r'<td class="l m">(\w)</td>', row).group(1)
+        tds = re.findall(r"<td( class=\"best\")?[^>]*>[^<]*</td>", row.split('class="l m"')[1].split("</td>", 1)[1])
+        html_best[(group, model)] = {col for col, best in zip(cols, tds) if best}
+    assert html_best == hand

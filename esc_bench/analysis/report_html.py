@@ -13,6 +13,7 @@ from esc_bench.analysis.report import Report
 from esc_bench.analysis.tables import (
     FACET_TITLES,
     best_models,
+    breakdown_best,
     by_task,
     columns,
     format_score,
@@ -46,8 +47,8 @@ def _leaderboard_html(report: Report, scale: str) -> str:
             failed_cls = ' class="failed"' if en.n_failed else ""
             rows.append(f'<tr><td class="l">{e(en.model)}</td>{cells}<td>{en.n_dialogues}</td>'
                         f"<td{failed_cls}>{en.n_failed}</td></tr>")
-        out.append(f'<table class="board"><thead><tr><th class="l">model</th>{head}<th>n</th><th>failed</th>'
-                   f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        out.append(f'<div class="scroll"><table class="board"><thead><tr><th class="l">model</th>{head}<th>n</th>'
+                   f'<th>failed</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
         scored = [en for en in entries if en.average.mean is not None]
         if scored:
             out.append('<div class="charts">')
@@ -58,17 +59,29 @@ def _leaderboard_html(report: Report, scale: str) -> str:
 
 
 def _breakdowns_html(report: Report, scale: str) -> str:
+    """One table per facet: each group's models in the report's order, the best of the group per
+    column in bold (as the console and markdown tables have it)."""
     out = []
     for facet, rows in report.breakdowns.items():
         out.append(f"<h3>{e(FACET_TITLES.get(facet, facet))}</h3>")
+        out.append('<p class="meta">mean ±95% CI half-width; bold: the best model of the group in that column</p>')
         head = "".join(f"<th>{e(c)}</th>" for c in columns())
-        body = []
+        best = breakdown_best(rows)
+        sizes: dict[str, int] = {}
         for r in rows:
-            cells = "".join(_cell(r.average if c == "average" else r.scores.get(c), scale, False) for c in columns())
-            body.append(f'<tr><td class="l">{e(r.label)}</td><td class="l">{e(r.model)}</td>{cells}'
+            sizes[r.group] = sizes.get(r.group, 0) + 1
+        body, prev = [], None
+        for r in rows:
+            cells = "".join(_cell(r.average if c == "average" else r.scores.get(c), scale,
+                                  r.model in best.get((r.group, c), set())) for c in columns())
+            label = "" if r.group == prev else f'<td class="l" rowspan="{sizes[r.group]}">{e(r.label)}</td>'
+            start = ' class="group"' if r.group != prev else ""
+            body.append(f'<tr{start}>{label}<td class="l m">{e(r.model)}</td>{cells}'
                         f"<td>{r.n_dialogues}</td><td>{r.n_failed}</td></tr>")
-        out.append(f'<table class="breakdown"><thead><tr><th class="l">{e(facet)}</th><th class="l">model</th>'
-                   f'{head}<th>n</th><th>failed</th></tr></thead><tbody>{"".join(body)}</tbody></table>')
+            prev = r.group
+        out.append(f'<div class="scroll"><table class="breakdown"><thead><tr><th class="l">{e(facet)}</th>'
+                   f'<th class="l">model</th>{head}<th>n</th><th>failed</th></tr></thead>'
+                   f'<tbody>{"".join(body)}</tbody></table></div>')
     return "\n".join(out) or "<p>No breakdowns (the dialogues carry no card metadata).</p>"
 
 

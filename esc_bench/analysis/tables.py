@@ -159,7 +159,7 @@ def leaderboard_markdown(board: Leaderboard, scale: str = "4", *, heading: str =
 FACET_TITLES = {"language": "by language", "source": "by source dataset", "category": "by category"}
 
 
-def _breakdown_best(rows: list[BreakdownRow]) -> dict[tuple[str, str], set[str]]:
+def breakdown_best(rows: list[BreakdownRow]) -> dict[tuple[str, str], set[str]]:
     """Per (group, column): the models with the best mean within that group."""
     out: dict[tuple[str, str], set[str]] = {}
     groups: dict[str, list[BreakdownRow]] = {}
@@ -196,7 +196,7 @@ def render_breakdown(facet: str, rows: list[BreakdownRow], console: Console, sca
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("n", justify="right")
     table.add_column("failed", justify="right")
-    best = _breakdown_best(rows)
+    best = breakdown_best(rows)
     prev = None
     for r in rows:
         cells = [Text(r.label if r.group != prev else ""), Text(r.model)]
@@ -211,7 +211,7 @@ def render_breakdown(facet: str, rows: list[BreakdownRow], console: Console, sca
 
 def breakdown_markdown(facet: str, rows: list[BreakdownRow], scale: str = "4", *, heading: str = "###") -> str:
     scale = _check_scale(scale)
-    best = _breakdown_best(rows)
+    best = breakdown_best(rows)
     header = [facet, "model", *columns(), "n", "failed"]
     body = []
     for r in rows:
