@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
+import shlex
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,12 +101,27 @@ async def execute(plan: RunPlan, console: Console, *, finish: Callable[[], Any] 
 
     `finish` (the leaderboard) runs once the work is done and before the manifest says
     `completed`, still under the signal handlers: a SIGTERM then marks the run interrupted.
+    A full disk stops the run with one line (UserError), the folder resumable once space is freed.
     """
-    from esc_bench.backends.base import BackendError
+    from esc_bench.errors import UserError
+
+    try:
+        return await _session(plan, console, finish)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        raise UserError(
+            f"disk full{where}; finished work is saved: free some space, then resume with: "
+            f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
+        ) from None
+
+
+async def _session(plan: RunPlan, console: Console, finish: Callable[[], Any] | None) -> RunOutcome:
+    """The backends, the cache and the folder's lock around the work, released whatever happens."""
     from esc_bench.backends.cache import CACHE_FILE, ResponseCache, default_cache_path
     from esc_bench.backends.managed import CallStats, ManagedBackend
     from esc_bench.backends.registry import make_backend
-    from esc_bench.errors import UserError
 
     opts = plan.options
     items, skipped = plan_work(plan)
@@ -125,21 +142,38 @@ async def execute(plan: RunPlan, console: Console, *, finish: Callable[[], Any] 
         )
         for name in names
     }
-    if opts.preflight and os.environ.get("ESC_BENCH_PREFLIGHT", "1") != "0":
-        try:
+    async with contextlib.AsyncExitStack() as cleanup:  # backends and cache closed whatever happens
+        cleanup.push_async_callback(_close, backends, cache)
+        if opts.preflight and os.environ.get("ESC_BENCH_PREFLIGHT", "1") != "0":
             await _preflight(plan, backends, names)
-        except BaseException:
-            await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
-            if cache is not None:
-                cache.close()
-            raise
-    run_dir.acquire()  # already held when a command built the plan: re-entrant
+        run_dir.acquire()  # already held when a command built the plan: re-entrant
+        cleanup.callback(run_dir.release)
+        return await _work(plan, console, finish, items, outcome, backends, stats)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _close(backends: dict[str, Any], cache: Any) -> None:
+    await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
+    if cache is not None:
+        cache.close()
+
+
+async def _work(
+    plan: RunPlan, console: Console, finish: Callable[[], Any] | None, items: list[WorkItem],
+    outcome: RunOutcome, backends: dict[str, Any], stats: dict[str, Any],
+) -> RunOutcome:
+    """The manifest's invocation, the workers, the end of the run (`finish`), the final status."""
+    from esc_bench.backends.base import BackendError
+    from esc_bench.errors import UserError
+
+    opts = plan.options
+    run_dir = plan.run_dir
     manifest = build_manifest(plan)
     start_invocation(manifest, opts.argv)
     run_dir.write_manifest(manifest)
     dialogue_out = run_dir.dialogue_writer()
     score_out = run_dir.score_writer()
-    progress = RunProgress(console, stats, total_dialogues=len(items), skipped=skipped)
+    progress = RunProgress(console, stats, total_dialogues=len(items), skipped=outcome.dialogues_skipped)
 
     async def worker(q: asyncio.Queue[WorkItem]) -> None:
         while True:
@@ -237,16 +271,19 @@ async def execute(plan: RunPlan, console: Console, *, finish: Callable[[], Any] 
                 loop.remove_signal_handler(sig)
                 if handler is not None:
                     signal.signal(sig, handler)  # not SIG_DFL: the command still handles it
-        dialogue_out.close()
-        score_out.close()
-        await asyncio.gather(*(b.aclose() for b in backends.values()), return_exceptions=True)
-        if cache is not None:
-            cache.close()
+        for out in (dialogue_out, score_out):
+            with contextlib.suppress(OSError):  # closed in the run already, unless it failed
+                out.close()
         outcome.interrupted = status == "interrupted"
         outcome.stats = {name: s.as_dict() for name, s in stats.items()}
         finish_invocation(manifest, status, outcome.stats)
-        run_dir.write_manifest(manifest)
-        run_dir.release()
+        try:
+            run_dir.write_manifest(manifest)
+        except OSError:
+            if status != "failed":
+                raise
+            # The disk that failed the run may not take the manifest either: the folder keeps
+            # the one that says `running`, which resumes just as well.
     return outcome
 
 

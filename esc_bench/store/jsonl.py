@@ -63,7 +63,8 @@ class JsonlWriter:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _truncate_torn_tail(self.path)
-            fh = open(self.path, "ab")  # noqa: SIM115 - held open across writes, closed by close()
+            # Unbuffered: a failed write leaves nothing pending in memory to be flushed later.
+            fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - held open across writes, closed by close()
             self._fh = fh
         return self._fh
 
@@ -75,8 +76,16 @@ class JsonlWriter:
             return
         fh = self._open()
         payload = b"".join(r.model_dump_json().encode() + b"\n" for r in records)
-        fh.write(payload)
-        fh.flush()
+        fd = fh.fileno()
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:  # e.g. a full disk: no half line is left behind
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
         self._dirty = True
         if self._fsync and time.monotonic() - self._last_sync >= self._interval:
             self._sync()
@@ -89,10 +98,13 @@ class JsonlWriter:
 
     def close(self) -> None:
         if self._fh is not None:
-            if self._fsync:
-                self._sync()
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                if self._fsync and self._dirty:
+                    os.fsync(fh.fileno())
+                    self._dirty = False
+            finally:
+                fh.close()
 
 
 def _truncate_torn_tail(path: Path) -> None:
