@@ -47,6 +47,11 @@ def one_line(text: str, limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def exc_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, cut to `limit` characters (its type's name when empty)."""
+    return one_line(str(exc), limit) or type(exc).__name__
+
+
 def parse_json(text: str | bytes, label: str, error: type[UserError] = DataError, *, line: int | None = None) -> Any:
     """JSON from a user's file, or one error line: `label:line: invalid JSON: ...`.
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.upstream_standins import upstream_mirror  # noqa: F401  (a fixture for every test)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -27,6 +29,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["ESC_BENCH_PREFLIGHT"] = "0"
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         os.environ.pop(var, None)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOpenAI]:
+    """The loopback OpenAI-compatible server of a test module (a `hang` fault answers after 5 s)."""
+    with FakeOpenAI(hang_s=5.0) as srv:
+        yield srv
+
+
+@pytest.fixture
+def srv(server: FakeOpenAI) -> FakeOpenAI:
+    """The module's server with its log, counts and queued faults cleared, no latency, Retry-After 0."""
+    server.reset()
+    server.latency = 0.0
+    server.retry_after = "0"
+    return server
 
 
 @pytest.fixture

@@ -14,12 +14,6 @@ from esc_bench.store.jsonl import read_records
 from tests.support.fake_openai import FakeOpenAI
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI() as srv:
-        yield srv
-
-
 def write_configs(root: Path, url: str, *, extra: str = "") -> tuple[Path, Path]:
     models = root / "models"
     tasks = root / "tasks"

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # esc_bench.analysis.stats is pure statistics (numpy/scipy, nothing of the package): protocols
     # summarise with it as analysis does.
     ("base", ("esc_bench", "esc_bench.errors", "esc_bench.dimensions", "esc_bench.records",
-              "esc_bench.console", "esc_bench.analysis.stats")),
+              "esc_bench.console", "esc_bench.files", "esc_bench.analysis.stats")),
     ("config", ("esc_bench.config",)),
     ("backends", ("esc_bench.backends",)),
     ("data", ("esc_bench.data", "esc_bench.protocol")),

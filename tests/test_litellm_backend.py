@@ -8,17 +8,11 @@ from esc_bench.backends.base import BackendError, ChatRequest
 from esc_bench.backends.litellm_backend import LiteLLMBackend, _model_for, missing_credentials
 from esc_bench.backends.managed import ManagedBackend
 from esc_bench.config.schema import ModelConfig
-from tests.support.fake_openai import ALL_FAULTS, FakeOpenAI
+from tests.support.fake_openai import ALL_FAULTS
 from tests.test_openai_http import EXPECTED
 
 KEY = "sk-planted-SECRET-litellm-42424242"
 HI = [{"role": "user", "content": "My exam went badly."}]
-
-
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI(hang_s=5.0) as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -14,24 +14,12 @@ from esc_bench.backends.openai_http import OpenAIHTTPBackend
 from esc_bench.backends.registry import check_credentials, make_backend, make_managed
 from esc_bench.config.schema import ModelConfig
 from esc_bench.errors import UserError
-from tests.support.fake_openai import RETRYABLE_FAULTS, FakeOpenAI
+from tests.support.fake_openai import RETRYABLE_FAULTS
 
 HI = [{"role": "user", "content": "I can't sleep."}]
 FAST = dict(backoff_base=0.01, backoff_cap=0.05, seed=1)
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI(hang_s=5.0) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    server.reset()
-    server.latency = 0.0
-    server.retry_after = "0"
-    return server
 
 
 def cfg(url, **kw) -> ModelConfig:

@@ -13,12 +13,6 @@ from esc_bench.config.providers import raw_model_provider
 from tests.support.fake_openai import FakeOpenAI
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI() as srv:
-        yield srv
-
-
 def _configs(root: Path, url: str) -> tuple[Path, Path]:
     models, tasks = root / "models", root / "tasks"
     models.mkdir(parents=True, exist_ok=True)

@@ -42,17 +42,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI(hang_s=5.0) as srv:
-        yield srv
-
-
-@pytest.fixture
-def srv(server):
-    server.reset()
-    server.latency = 0.0
-    return server
 
 
 def cfg(url, **kw) -> ModelConfig:

@@ -10,29 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from esc_bench.analysis.leaderboard import aggregate
-from esc_bench.data.cards import normalize_category, normalize_source
+from esc_bench.data.cards import CATEGORIES, DATASETS, normalize_category, paper_source_name
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.records import DialogueRecord, DimensionScore, ScoreRecord
 
 FACETS: tuple[str, ...] = ("language", "source", "category")
 UNKNOWN = "unknown"
 
-# Paper order; keys are lower-case upstream or paper spellings.
-SOURCE_NAMES: dict[str, str] = {
-    "esconv": "ESConv",
-    "extes": "ExTES",
-    "mhp": "MHP",
-    "psych": "Psych8k",
-    "psych8k": "Psych8k",
-    "epitome": "EPITOME",
-    "psyqa": "PsyQA",
-    "smile": "SMILE",
-}
-CATEGORY_NAMES: dict[str, str] = {
-    "家庭生活": "family life",
-    "工作学习": "work and study",
-    "社会与其他": "society and other",
-}
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "zh": "Chinese"}
 
 
@@ -40,8 +24,7 @@ def source_name(raw: str | None) -> str:
     """The paper's name of a card source ('ESconv' -> 'ESConv'); unknown spellings as given."""
     if raw is None or not raw.strip():
         return UNKNOWN
-    upstream = normalize_source(raw)  # the card filters' aliases: "Psych8k" -> "Psych"
-    return SOURCE_NAMES.get(upstream.lower(), upstream)
+    return paper_source_name(raw)
 
 
 def category_label(raw: str | None) -> str:
@@ -49,7 +32,7 @@ def category_label(raw: str | None) -> str:
     if raw is None or not raw.strip():
         return UNKNOWN
     raw = normalize_category(raw)  # the card filters' aliases: "work" -> "工作学习"
-    en = CATEGORY_NAMES.get(raw)
+    en = CATEGORIES.get(raw)
     return f"{en} ({raw})" if en else raw
 
 
@@ -76,8 +59,8 @@ def group_order(facet: str, key: str) -> tuple[int, str]:
     """Sort key of a group: the paper's order, then others by name, unknown last."""
     known = {
         "language": list(LANGUAGE_NAMES),
-        "source": list(dict.fromkeys(SOURCE_NAMES.values())),
-        "category": list(CATEGORY_NAMES),
+        "source": [paper for _, paper in DATASETS.values()],
+        "category": list(CATEGORIES),
     }[facet]
     if key == UNKNOWN:
         return (len(known) + 1, key)

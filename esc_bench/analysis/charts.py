@@ -7,6 +7,7 @@ import itertools
 import re
 from typing import TYPE_CHECKING, cast
 
+from esc_bench.analysis.tables import column_score
 from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100
 from esc_bench.records import LeaderboardEntry
 
@@ -48,7 +49,7 @@ def _rc():
 def _values(e: LeaderboardEntry, cols: list[str], factor: float) -> tuple[list[float], list[float], list[float]]:
     means, lo, hi = [], [], []
     for col in cols:
-        ds = e.average if col == "average" else e.scores.get(col)
+        ds = column_score(e, col)
         m = ds.mean if ds is not None and ds.mean is not None else float("nan")
         means.append(m * factor)
         if ds is not None and ds.ci95 is not None and ds.mean is not None:

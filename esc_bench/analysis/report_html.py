@@ -15,6 +15,7 @@ from esc_bench.analysis.tables import (
     best_models,
     breakdown_best,
     by_task,
+    column_score,
     columns,
     format_score,
 )
@@ -41,7 +42,7 @@ def _leaderboard_html(report: Report, scale: str) -> str:
         best = {c: best_models(entries, c) for c in columns()}
         for en in entries:
             cells = "".join(
-                _cell(en.average if c == "average" else en.scores.get(c), scale, en.model in best[c])
+                _cell(column_score(en, c), scale, en.model in best[c])
                 for c in columns()
             )
             failed_cls = ' class="failed"' if en.n_failed else ""
@@ -72,7 +73,7 @@ def _breakdowns_html(report: Report, scale: str) -> str:
             sizes[r.group] = sizes.get(r.group, 0) + 1
         body, prev = [], None
         for r in rows:
-            cells = "".join(_cell(r.average if c == "average" else r.scores.get(c), scale,
+            cells = "".join(_cell(column_score(r, c), scale,
                                   r.model in best.get((r.group, c), set())) for c in columns())
             label = "" if r.group == prev else f'<td class="l" rowspan="{sizes[r.group]}">{e(r.label)}</td>'
             start = ' class="group"' if r.group != prev else ""

@@ -7,7 +7,7 @@ a dimension with no score is "–".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from esc_bench.analysis.markdown import markdown_table, md_bold, md_text
 from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100
@@ -45,13 +45,24 @@ def columns() -> list[str]:
     return [*DIMENSION_NAMES, "average"]
 
 
-def _cell(entry: LeaderboardEntry, col: str) -> DimensionScore | None:
-    return entry.average if col == "average" else entry.scores.get(col)
+class Scored(Protocol):
+    """A leaderboard entry or a breakdown row: a score per metric and their average."""
+
+    @property
+    def scores(self) -> dict[str, DimensionScore]: ...
+
+    @property
+    def average(self) -> DimensionScore: ...
+
+
+def column_score(row: Scored, col: str) -> DimensionScore | None:
+    """The score in a table's column: a metric's, or the average's (column "average")."""
+    return row.average if col == "average" else row.scores.get(col)
 
 
 def best_models(entries: list[LeaderboardEntry], col: str) -> set[str]:
     """Models with the highest mean in a column (ties share it); empty with fewer than 2 scored."""
-    means = {e.model: m for e in entries if (c := _cell(e, col)) is not None and (m := c.mean) is not None}
+    means = {e.model: m for e in entries if (c := column_score(e, col)) is not None and (m := c.mean) is not None}
     if len(means) < 2:
         return set()
     top = max(means.values())
@@ -119,7 +130,7 @@ def render_leaderboard(board: Leaderboard, console: Console, scale: str = "4") -
             row: list[Text] = [Text(e.model)]
             for col in columns():
                 style = "bold green" if e.model in best[col] else ""
-                row.append(Text(format_score(_cell(e, col), scale), style=style))
+                row.append(Text(format_score(column_score(e, col), scale), style=style))
             row.append(Text(str(e.n_dialogues)))
             row.append(Text(str(e.n_failed), style="red" if e.n_failed else ""))
             if show_missing:
@@ -141,7 +152,7 @@ def leaderboard_markdown(board: Leaderboard, scale: str = "4", *, heading: str =
         for e in entries:
             cells = [e.model]
             for col in columns():
-                text = format_score(_cell(e, col), scale)
+                text = format_score(column_score(e, col), scale)
                 cells.append(md_bold(text) if e.model in best[col] else text)
             cells += [str(e.n_dialogues), str(e.n_failed)]
             if show_missing:
@@ -167,17 +178,13 @@ def breakdown_best(rows: list[BreakdownRow]) -> dict[tuple[str, str], set[str]]:
         groups.setdefault(r.group, []).append(r)
     for g, rs in groups.items():
         for col in columns():
-            means = {r.model: c.mean for r in rs if (c := _bd_cell(r, col)) is not None and c.mean is not None}
+            means = {r.model: c.mean for r in rs if (c := column_score(r, col)) is not None and c.mean is not None}
             if len(means) >= 2:
                 top = max(means.values())
                 best = {m for m, v in means.items() if abs(v - top) < 1e-9}
                 if len(best) < len(means):
                     out[(g, col)] = best
     return out
-
-
-def _bd_cell(row: BreakdownRow, col: str) -> DimensionScore | None:
-    return row.average if col == "average" else row.scores.get(col)
 
 
 def render_breakdown(facet: str, rows: list[BreakdownRow], console: Console, scale: str = "4") -> None:
@@ -202,7 +209,7 @@ def render_breakdown(facet: str, rows: list[BreakdownRow], console: Console, sca
         cells = [Text(r.label if r.group != prev else ""), Text(r.model)]
         for col in columns():
             style = "bold green" if r.model in best.get((r.group, col), set()) else ""
-            cells.append(Text(format_score(_bd_cell(r, col), scale), style=style))
+            cells.append(Text(format_score(column_score(r, col), scale), style=style))
         cells += [Text(str(r.n_dialogues)), Text(str(r.n_failed), style="red" if r.n_failed else "")]
         table.add_row(*cells, end_section=False)
         prev = r.group
@@ -217,7 +224,7 @@ def breakdown_markdown(facet: str, rows: list[BreakdownRow], scale: str = "4", *
     for r in rows:
         cells = [r.label, r.model]
         for col in columns():
-            text = format_score(_bd_cell(r, col), scale)
+            text = format_score(column_score(r, col), scale)
             cells.append(md_bold(text) if r.model in best.get((r.group, col), set()) else text)
         body.append(cells + [str(r.n_dialogues), str(r.n_failed)])
     title = md_text(FACET_TITLES.get(facet, facet))

@@ -39,6 +39,7 @@ from typing import Any
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.backends.hf_files import adapter_digest, expand_path, model_digest, model_source
 from esc_bench.config.schema import ModelConfig
+from esc_bench.errors import exc_line
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
 EXTRA_STOP_TOKENS = ("<|im_end|>", "<|eot_id|>")
@@ -214,7 +215,8 @@ class HFBackend(Backend):
             self._load_error = exc
             raise
         except Exception as exc:
-            self._load_error = BackendError("local", f"cannot load {self.config.model}: {_short(exc)}", retryable=False)
+            message = f"cannot load {self.config.model}: {exc_line(exc)}"
+            self._load_error = BackendError("local", message, retryable=False)
             raise self._load_error from None
 
     def _load(self) -> None:
@@ -392,11 +394,6 @@ class HFBackend(Backend):
         return self._digests
 
 
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:197] + "…" if len(text) > 200 else text
-
-
 def _local_error(exc: BaseException) -> BackendError:
     oom = type(exc).__name__ == "OutOfMemoryError"
-    return BackendError("local", f"{type(exc).__name__}: {_short(exc)}", retryable=oom)
+    return BackendError("local", f"{type(exc).__name__}: {exc_line(exc)}", retryable=oom)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esc_bench.errors import UserError
+from esc_bench.files import write_atomic
 
 if TYPE_CHECKING:
     import argparse
@@ -22,10 +23,7 @@ def write_text(text: str, path: Path | None) -> None:
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a file name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, text)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}", file=sys.stderr)

@@ -22,17 +22,32 @@ from esc_bench.records import Card, Language
 
 MAX_BASE_CHARS = 20_000
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-# Upstream spellings (lower case) of the paper's dataset names.
-SOURCE_ALIASES = {"esconv": "esconv", "psych8k": "psych", "smile": "smile"}
-# English names of the three upstream categories (card `res`).
+# The datasets the upstream cards come from, in the paper's order: lower-case key -> (the upstream
+# card files' spelling, the paper's name).
+DATASETS: dict[str, tuple[str, str]] = {
+    "esconv": ("ESconv", "ESConv"),
+    "extes": ("ExTES", "ExTES"),
+    "mhp": ("MHP", "MHP"),
+    "psych": ("Psych", "Psych8k"),
+    "epitome": ("EPITOME", "EPITOME"),
+    "psyqa": ("PsyQA", "PsyQA"),
+    "smile": ("smile", "SMILE"),
+}
+# Other spellings (lower case) of a dataset key.
+SOURCE_ALIASES = {"psych8k": "psych"}
+# The three upstream categories (card `res`) with their English names, in the paper's order.
+CATEGORIES: dict[str, str] = {
+    "家庭生活": "family life",
+    "工作学习": "work and study",
+    "社会与其他": "society and other",
+}
+# English spellings of a category accepted in filters.
 CATEGORY_ALIASES = {
+    **{en: zh for zh, en in CATEGORIES.items()},
     "family": "家庭生活",
-    "family life": "家庭生活",
     "work": "工作学习",
-    "work and study": "工作学习",
     "study": "工作学习",
     "society": "社会与其他",
-    "society and other": "社会与其他",
     "other": "社会与其他",
 }
 
@@ -81,18 +96,21 @@ def load_cards(selection: CardSelection, language: Language, base_dir: Path | No
     return cards
 
 
-# The upstream card files' own spellings, by lower-case key.
-UPSTREAM_SOURCE_SPELLING = {
-    "esconv": "ESconv", "psych": "Psych", "smile": "smile", "mhp": "MHP", "extes": "ExTES",
-    "epitome": "EPITOME", "psyqa": "PsyQA",
-}
+def _dataset(name: str) -> tuple[str, str] | None:
+    key = name.strip().lower()
+    return DATASETS.get(SOURCE_ALIASES.get(key, key))
 
 
 def normalize_source(name: str) -> str:
     """A dataset name in the upstream cards' spelling: "Psych8k" and "psych" -> "Psych"."""
-    key = name.strip().lower()
-    key = SOURCE_ALIASES.get(key, key)
-    return UPSTREAM_SOURCE_SPELLING.get(key, name.strip())
+    known = _dataset(name)
+    return known[0] if known else name.strip()
+
+
+def paper_source_name(name: str) -> str:
+    """A dataset name as the paper spells it: "ESconv" -> "ESConv", "psych" -> "Psych8k"."""
+    known = _dataset(name)
+    return known[1] if known else name.strip()
 
 
 def normalize_category(name: str) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 from esc_bench.config.paths import cache_dir
 from esc_bench.data.upstream_extract import extract_protocol
 from esc_bench.errors import DataError, parse_json, read_text
+from esc_bench.files import write_atomic
 from esc_bench.protocol import Protocol
 
 UPSTREAM_REPO = "haidequanbu/ESC-Eval"
@@ -127,23 +127,11 @@ def fetch_pinned(path: str, source: PinnedSource = ESC_EVAL) -> Path:
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
         raise DataError(f"sha256 mismatch for {source.name} {path} from {url}: expected {expected}, got {got}")
-    _write_atomic(target, data)
-    return target
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)
     except OSError as e:
         raise DataError(f"cannot write cache file {target}: {e}") from None
+    return target
 
 
 def _read_source(path: str) -> str:

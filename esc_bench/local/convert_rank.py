@@ -30,7 +30,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from esc_bench.errors import UserError, parse_json
+from esc_bench.errors import UserError, exc_line, parse_json
+from esc_bench.files import write_atomic
 from esc_bench.local import internlm2, spm
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -79,9 +80,9 @@ def convert(
     except OSError as exc:
         raise UserError(_os_error(exc)) from None
     except SafetensorError as exc:
-        raise UserError(f"safetensors: {_short(exc)}") from None
+        raise UserError(f"safetensors: {exc_line(exc)}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"unreadable input: {_short(exc)}") from None
+        raise UserError(f"unreadable input: {exc_line(exc)}") from None
 
 
 def _convert(
@@ -154,8 +155,8 @@ def _convert(
             with contextlib.suppress(OSError):
                 out.rmdir()  # only when nothing else was put there meanwhile
         raise
-    _write_text(out / "chat_template.jinja", template)
-    _write_text(out / "conversion.json", json.dumps(report, indent=2) + "\n")
+    write_atomic(out / "chat_template.jinja", template)
+    write_atomic(out / "conversion.json", json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -170,24 +171,8 @@ def _check_out_folder(out: Path) -> None:
             raise UserError(f"{out}: cannot create the output folder ({p} is a broken link)")
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write via a temporary sibling and rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:197] + "…" if len(text) > 200 else text
-
-
 def _os_error(exc: OSError) -> str:
-    reason = exc.strerror or _short(exc)
+    reason = exc.strerror or exc_line(exc)
     return f"{exc.filename}: {reason}" if exc.filename else f"{type(exc).__name__}: {reason}"
 
 
@@ -350,7 +335,7 @@ def _load_tensors(path: Path) -> dict[str, Any]:
     except MemoryError:
         raise
     except Exception as exc:  # truncated or corrupt: any error of the reader
-        raise UserError(f"{path}: cannot read the weights, truncated or corrupt? ({_short(exc)})") from None
+        raise UserError(f"{path}: cannot read the weights, truncated or corrupt? ({exc_line(exc)})") from None
 
 
 def write_weights(base: Path, model_dir: Path, heads: internlm2.Heads) -> None:

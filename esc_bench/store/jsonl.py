@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -13,6 +12,7 @@ from typing import IO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from esc_bench.errors import DataError
+from esc_bench.files import write_atomic
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -134,16 +134,5 @@ def _truncate_torn_tail(path: Path) -> None:
 
 
 def write_json_atomic(path: Path, obj: object) -> None:
-    """Write a JSON file via a temp file and rename, so readers never see half of it."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write a JSON file whole (esc_bench.files.write_atomic): readers never see half of it."""
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
