@@ -66,12 +66,16 @@ class Turn(BaseModel):
     # What the protocol's seeker kept after this turn (its typed state, as a plain dict);
     # absent for stateless protocols. Never shown to the supporter.
     state: dict[str, Any] | None = None
+    # The reply was longer than the model's max_reply_chars: `text` is its beginning.
+    cut: bool = False
 
     @model_serializer(mode="wrap")
     def _omit_no_state(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
         out: dict[str, Any] = handler(self)
         if out.get("state", 0) is None:
             del out["state"]
+        if out.get("cut") is False:
+            del out["cut"]
         return out
 
 
@@ -143,6 +147,14 @@ class ScoreRecord(BaseModel):
     probs: list[float] | None = None  # logits mode: P("0") .. P("4")
     error: ErrorInfo | None = None
     usage: Usage | None = None
+    cut: bool = False  # `raw` was longer than the judge's max_reply_chars: its beginning
+
+    @model_serializer(mode="wrap")
+    def _omit_not_cut(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("cut") is False:
+            del out["cut"]
+        return out
 
     @property
     def missing(self) -> bool:

@@ -20,7 +20,7 @@ td.up{color:#0a7a32;font-weight:bold}td.down{color:#b3261e;font-weight:bold}td.w
 .charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.charts figure{margin:0}
 .charts svg{max-width:100%;height:auto}
 details.dlg{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:6px 10px;min-width:0}
-details.dlg>summary{cursor:pointer}.failed{color:#b3261e}.turn{margin:4px 0;padding:6px 10px;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere}
+details.dlg>summary{cursor:pointer}.failed,.cut{color:#b3261e}.cut{font-size:.85em}.turn{margin:4px 0;padding:6px 10px;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere}
 .supporter{background:#e8f1ff}.seeker{background:#f1f1f1}.who{font-weight:bold;font-size:.85em;color:#5a6270}
 .rolecard{background:#fffdf3;border:1px solid #eadfb0;border-radius:6px;padding:6px 10px;margin:6px 0;white-space:pre-wrap;overflow-wrap:anywhere}
 .rolecard .who{display:block}.rolecard details{margin-top:6px}.rolecard summary{cursor:pointer;color:#5a6270;font-size:.85em}
@@ -66,6 +66,9 @@ def card_html(d: DialogueRecord) -> str:
             f"what the seeker was given</span>{e(d.card.base)}{note}</div>")
 
 
+CUT_MARK = '<div class="cut">[cut: the reply was longer than the model\'s max_reply_chars]</div>'
+
+
 def transcript_html(d: DialogueRecord) -> str:
     """The error (if the dialogue failed) and every line; a seeker line with recorded state shows it."""
     from esc_bench.analysis.sage_report import turn_state_html
@@ -76,7 +79,7 @@ def transcript_html(d: DialogueRecord) -> str:
                      f"{e(d.error.round if d.error.round is not None else '?')}): {e(d.error.message)}</p>")
     for t in d.transcript:
         parts.append(f'<div class="turn {e(t.speaker)}"><div class="who">{e(t.speaker)}</div>{e(t.text)}'
-                     f"{turn_state_html(t)}</div>")
+                     f"{CUT_MARK if t.cut else ''}{turn_state_html(t)}</div>")
     return "\n".join(parts)
 
 
@@ -102,10 +105,10 @@ def _reply(dim: str, r: ScoreRecord) -> str:
         return f'<div class="reply">{head}{tail}</div>'
     line = score_line(r.raw) if r.score is not None else None
     shown = e(line) if line is not None else '<span class="failed">no score in the reply</span>'
-    if line is not None and line == r.raw.strip():
+    if line is not None and line == r.raw.strip() and not r.cut:
         return f'<div class="reply">{head} <span class="line">{shown}</span></div>'
     return (f'<details class="reply"><summary>{head} <span class="line">{shown}</span></summary>'
-            f'<pre class="raw">{e(r.raw)}</pre></details>')
+            f'<pre class="raw">{e(r.raw)}</pre>{CUT_MARK if r.cut else ""}</details>')
 
 
 def scores_html(recs: dict[str, ScoreRecord], metrics: list[str], judge: str | None) -> str:

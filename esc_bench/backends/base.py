@@ -35,6 +35,7 @@ class ChatResult:
     cached: bool = False
     finish_reason: str | None = None
     label_probs: dict[str, float] | None = None  # only when score_labels was asked for
+    cut: bool = False  # the reply was longer than the model's max_reply_chars and was cut there
 
 
 class BackendError(Exception):

@@ -88,6 +88,14 @@ def estimate_tokens(request: ChatRequest, params: dict[str, Any]) -> int:
     return chars // 4 + 1 + max(budget, 0)
 
 
+def bounded(result: ChatResult, max_chars: int) -> ChatResult:
+    """The result with its text cut at `max_chars` (and marked cut) when it is longer."""
+    if len(result.text) > max_chars:
+        result.text = result.text[:max_chars]
+        result.cut = True
+    return result
+
+
 class ManagedBackend(Backend):
     def __init__(
         self,
@@ -168,6 +176,7 @@ class ManagedBackend(Backend):
                 await asyncio.sleep(self.backoff(attempt, err.retry_after))
                 continue
             break
+        result = bounded(result, self.config.max_reply_chars)
         if self.cache is not None and key is not None:
             try:
                 self.cache.put(key, result)

@@ -16,6 +16,7 @@ import re
 import time
 import urllib.parse
 import urllib.request
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 import aiohttp
@@ -208,6 +209,35 @@ def parse_completion(data: Any) -> ChatResult:
     )
 
 
+_CONTENT_KEY = re.compile(rb'"content"\s*:\s*"')
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """(body, True), or (its first `limit` bytes or so, False) when it is longer: never more."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65_536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), False
+    return b"".join(chunks), True
+
+
+def partial_content(prefix: bytes) -> str | None:
+    """The message text at the start of a chat-completion body cut short (None: none there)."""
+    m = _CONTENT_KEY.search(prefix)
+    if m is None:
+        return None
+    text = prefix[m.end():].decode("utf-8", "ignore")
+    for drop in range(12):  # an escape sequence cut in the middle: drop its pieces
+        try:
+            return str(scanstring(text[: len(text) - drop] + '"', 0, False)[0])
+        except ValueError:
+            continue
+    return None
+
+
 # ---- the backend -----------------------------------------------------------------------------
 class OpenAIHTTPBackend(Backend):
     def __init__(self, config: ModelConfig) -> None:
@@ -221,6 +251,9 @@ class OpenAIHTTPBackend(Backend):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._headers: dict[str, str] | None = None
         self._key: str | None = None
+        # Room for max_reply_chars characters however they are escaped (\\uXXXX: 6 bytes), plus
+        # the envelope; a longer body is a runaway and is not read further.
+        self._max_bytes = 6 * config.max_reply_chars + 65_536
 
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -253,7 +286,7 @@ class OpenAIHTTPBackend(Backend):
             async with session.post(
                 self._urls[i], data=data, headers=self._headers, proxy=self._proxies[i]
             ) as resp:
-                body = await resp.read()
+                body, whole = await _read_capped(resp, self._max_bytes)
                 status = resp.status
                 headers = resp.headers
         except TimeoutError:
@@ -272,6 +305,8 @@ class OpenAIHTTPBackend(Backend):
             raise BackendError("connection", self._clean(f"{type(exc).__name__}: {exc}")) from None
         finally:
             self._picker.release(i)
+        if status == 200 and not whole:
+            return self._runaway(body)
         if status != 200:
             raise error_for_status(
                 status, _error_detail(body), parse_retry_after(headers), (self._key,)
@@ -283,6 +318,15 @@ class OpenAIHTTPBackend(Backend):
                 "bad_response", self._clean(f"reply is not JSON: {body[:60]!r}"), status=status
             ) from None
         return parse_completion(parsed)
+
+    def _runaway(self, prefix: bytes) -> ChatResult:
+        """A reply too long to read whole: the beginning of its text, marked cut."""
+        text = partial_content(prefix)
+        if not text:
+            raise BackendError(
+                "bad_response", f"reply over {self._max_bytes} bytes with no message content at its start"
+            )
+        return ChatResult(text=text[: self.config.max_reply_chars], cut=True, finish_reason="length")
 
     def _clean(self, text: str) -> str:
         return clean_message(text, (self._key,))

@@ -42,6 +42,9 @@ class ModelConfig(_Strict):
     timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=100)
     generation: dict[str, Any] = Field(default_factory=dict)  # temperature, max_tokens, ...
+    # A reply longer than this is cut here and marked `cut` in the records (a runaway model's
+    # megabytes are neither read from the wire in full nor kept).
+    max_reply_chars: int = Field(default=32_768, ge=1, le=10_000_000)
     # Judges: ask a LoRA adapter (hf) or served LoRA name (vLLM) per dimension:
     # "<upstream key><protocol's rank suffix>", e.g. "fluency_en". ESC-RANK does this.
     dimension_adapters: bool = False

@@ -53,6 +53,7 @@ async def run_dialogue(
     try:
         while end is None:
             role = "seeker"
+            cut_before = seeker_seat.cut_replies
             step = await protocol.seeker_turn(
                 TurnContext(card=card, language=language, transcript=list(transcript), state=state,
                             replies=replies, rounds=rounds, seeker=seeker_seat)
@@ -61,7 +62,8 @@ async def run_dialogue(
                 state = step.state
             if step.text is not None:
                 turn_state = None if step.state is None else step.state.model_dump(mode="json")
-                transcript.append(Turn(speaker="seeker", text=step.text, state=turn_state))
+                cut = seeker_seat.cut_replies > cut_before
+                transcript.append(Turn(speaker="seeker", text=step.text, state=turn_state, cut=cut))
             if step.end is not None:
                 end = step.end
                 break
@@ -70,8 +72,9 @@ async def run_dialogue(
             if replies > rounds:
                 raise ProtocolBug(f"protocol {protocol.name!r} did not end the dialogue after {rounds} rounds")
             role = "supporter"
+            cut_before = supporter_seat.cut_replies
             reply = await supporter_seat.ask(protocol.supporter_messages(card, language, transcript))
-            transcript.append(Turn(speaker="supporter", text=reply))
+            transcript.append(Turn(speaker="supporter", text=reply, cut=supporter_seat.cut_replies > cut_before))
             replies += 1
     except BackendError as exc:
         return record("failed", ErrorInfo(type=exc.kind, message=one_line(exc.message), role=role, round=replies + 1))

@@ -39,10 +39,12 @@ class Seat:
         self.backend = backend
         self.role = role
         self.usage = usage
+        self.cut_replies = 0  # replies cut at the model's max_reply_chars (the engine marks their turns)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         res: ChatResult = await self.backend.chat(request)
         self.usage.add(res.prompt_tokens, res.completion_tokens, res.cost, res.cached)
+        self.cut_replies += res.cut
         return res
 
     async def ask(self, messages: list[Message], *, purpose: str | None = None) -> str:

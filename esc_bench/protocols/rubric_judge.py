@@ -91,6 +91,7 @@ async def _score_one(
             )
         usage.add(res.prompt_tokens, res.completion_tokens, res.cost, res.cached)
         reply = res.text
+        base["cut"] = res.cut  # the last reply's
         if res.label_probs:
             probs = [float(res.label_probs.get(label, 0.0)) for label in LABELS]
             total = sum(probs) or 1.0
