@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -287,3 +288,39 @@ def test_html_judge_replies_show_the_score_line_and_the_whole_reply_wrapped(tmp_
     info = by_dim["information"]
     assert '<b class="score">–</b>' in info and "no score in the reply" in info
     assert "&lt;script&gt;x&lt;/script&gt;" in info and "<script>x" not in page
+
+
+def test_chart_legends_stay_legible_with_many_long_model_names() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from esc_bench.analysis import charts
+    from esc_bench.analysis.leaderboard import run_entries
+    from esc_bench.analysis.runs import load_run
+
+    names = [f"org-{k}/family-{k}-instruct-{'x' * (3 * k)}-v{k}" for k in range(12)]
+    entries = []
+    with tempfile.TemporaryDirectory() as tmp:
+        make_run(Path(tmp) / "run", models=names, n_cards=3)
+        run = load_run(Path(tmp) / "run")
+        entries = run_entries(run)
+    entries.sort(key=lambda en: names.index(en.model))  # as the report passes them: in its model order
+    assert len(entries) == 12
+    for make in (charts.radar_figure, charts.bars_figure):
+        with charts._rc():
+            fig = make(entries, "t_en", "4", names)
+            FigureCanvasAgg(fig)
+            renderer = fig.canvas.get_renderer()
+            fig.draw(renderer)
+            (legend,) = fig.legends
+            texts = legend.get_texts()
+            assert [t.get_text() for t in texts] == [charts.legend_label(n) for n in names]  # the model order
+            assert all(t.get_fontsize() >= 9 for t in texts)
+            assert all(len(t.get_text()) <= charts.LEGEND_CHARS for t in texts)
+            boxes = [t.get_window_extent(renderer) for t in texts]
+            for i, a in enumerate(boxes):  # no two names overlap
+                for b in boxes[i + 1:]:
+                    assert not a.overlaps(b), (make.__name__, a, b)
+            chart = fig.axes[0].get_tightbbox(renderer)  # the chart with its tick labels and title
+            assert not legend.get_window_extent(renderer).overlaps(chart), make.__name__
+    # the last character of a shortened name survives: versions stay apart
+    assert charts.legend_label(names[11]).endswith("-v11") and charts.legend_label(names[10]).endswith("-v10")

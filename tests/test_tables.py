@@ -223,7 +223,7 @@ def test_one_model_order_in_every_table_chart_and_list(tmp_path) -> None:
     assert [m for g in md_rows for m in g] == ORDER * 12
     # HTML: leaderboard and breakdown tables, chart legends, the dialogues
     page = report_html(report)
-    board_rows = re.findall(r'<tr><td class="l">(\w+)</td>', page.split('id="breakdowns"')[0])
+    board_rows = re.findall(r'<tr><td class="l m">(\w+)</td>', page.split('id="breakdowns"')[0])
     assert board_rows == ORDER * 2
     bd = page.split('id="breakdowns"')[1].split('id="dialogues"')[0]
     assert re.findall(r'<td class="l m">(\w+)</td>', bd) == ORDER * 12

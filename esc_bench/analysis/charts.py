@@ -12,6 +12,7 @@ from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100
 from esc_bench.records import LeaderboardEntry
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.projections.polar import PolarAxes
 
@@ -61,6 +62,10 @@ def _values(e: LeaderboardEntry, cols: list[str], factor: float) -> tuple[list[f
     return means, lo, hi
 
 
+LEGEND_FONT = 9.5  # points: the legend must read at the size the page shows the chart
+LEGEND_CHARS = 40  # a longer model name is shortened in the middle (its start and its version end stay)
+
+
 def model_colors(models: list[str]) -> dict[str, str]:
     """One colour per model, by its place in the report's model order: the same in every chart."""
     palette = "tab10" if len(models) <= 10 else "tab20"
@@ -70,12 +75,41 @@ def model_colors(models: list[str]) -> dict[str, str]:
     return {m: matplotlib.colors.to_hex(cmap(i % cmap.N)) for i, m in enumerate(models)}
 
 
-def _colors(entries: list[LeaderboardEntry], models: list[str] | None) -> dict[str, str]:
-    return model_colors(list(dict.fromkeys([*(models or []), *(e.model for e in entries)])))
+def _styles(entries: list[LeaderboardEntry], models: list[str] | None) -> dict[str, tuple[str, str]]:
+    """model -> (colour, line style): past 20 models colours repeat, so the line style changes."""
+    order = list(dict.fromkeys([*(models or []), *(e.model for e in entries)]))
+    colors = model_colors(order)
+    dashes = ["-", "--", ":", "-."]
+    return {m: (colors[m], dashes[(i // 20) % len(dashes)]) for i, m in enumerate(order)}
 
 
-def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
-    """The 7 dimensions on a radar, one polygon per model (colours by place in `models`)."""
+def legend_label(name: str) -> str:
+    """A model's name for a legend: at most LEGEND_CHARS characters, cut in the middle."""
+    if len(name) > LEGEND_CHARS:
+        half = (LEGEND_CHARS - 1) // 2
+        name = f"{name[:half]}…{name[-half:]}"
+    return _label(name)
+
+
+def _legend_below(fig: Figure, ax: Axes, names: list[str]) -> None:
+    """The legend under the axes and everything drawn around them (tick labels), in as many
+    columns as the figure's width holds at LEGEND_FONT; never on top of the chart."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    longest = max(len(legend_label(n)) for n in names)
+    per_col = longest * LEGEND_FONT * 0.6 + 2.6 * LEGEND_FONT  # text + handle and spacing, in points
+    ncol = max(1, min(len(handles), int(fig.get_figwidth() * 72 // per_col)))
+    around = ax.get_tightbbox()
+    below = 0.0 if around is None else fig.transFigure.inverted().transform_bbox(around).y0
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, below - 0.02), ncol=ncol,
+               fontsize=LEGEND_FONT, frameon=False, handlelength=1.8, columnspacing=1.4)
+
+
+def radar_figure(entries: list[LeaderboardEntry], title: str, scale: str = "4",
+                 models: list[str] | None = None) -> Figure:
+    """The 7 dimensions on a radar, one polygon per model (colours by place in `models`), the
+    legend below it."""
     import math
 
     from matplotlib.figure import Figure
@@ -84,55 +118,67 @@ def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", mod
     top = 4 * factor
     dims = list(DIMENSION_NAMES)
     angles = [2 * math.pi * i / len(dims) for i in range(len(dims))]
-    colors = _colors(entries, models)
+    styles = _styles(entries, models)
+    fig = Figure(figsize=(5.6, 4.6))
+    ax = cast("PolarAxes", fig.add_subplot(projection="polar"))
+    ax.set_theta_offset(math.pi / 2)
+    ax.set_theta_direction(-1)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(dims)
+    ax.set_ylim(0, top)
+    ax.set_yticks([top * k / 4 for k in range(1, 5)])
+    for e in entries:
+        means, _, _ = _values(e, dims, factor)
+        vals = [0.0 if v != v else v for v in means]
+        color, dash = styles[e.model]
+        ax.plot([*angles, angles[0]], [*vals, vals[0]], linewidth=1.6, linestyle=dash, color=color,
+                label=legend_label(e.model))
+        ax.fill([*angles, angles[0]], [*vals, vals[0]], alpha=0.06, color=color)
+    ax.set_title(_label(title), pad=18)
+    _legend_below(fig, ax, [e.model for e in entries])
+    return fig
+
+
+def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+    """radar_figure as inline SVG."""
     with _rc():
-        fig = Figure(figsize=(4.6, 4.0))
-        ax = cast("PolarAxes", fig.add_subplot(projection="polar"))
-        ax.set_theta_offset(math.pi / 2)
-        ax.set_theta_direction(-1)
-        ax.set_xticks(angles)
-        ax.set_xticklabels(dims)
-        ax.set_ylim(0, top)
-        ax.set_yticks([top * k / 4 for k in range(1, 5)])
-        for e in entries:
-            means, _, _ = _values(e, dims, factor)
-            vals = [0.0 if v != v else v for v in means]
-            c = colors[e.model]
-            ax.plot([*angles, angles[0]], [*vals, vals[0]], linewidth=1.5, label=_label(e.model), color=c)
-            ax.fill([*angles, angles[0]], [*vals, vals[0]], alpha=0.08, color=c)
-        ax.set_title(_label(title), pad=18)
-        if entries:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.05, 1.0), fontsize=8, frameon=False)
-        return _inline_svg(fig)
+        return _inline_svg(radar_figure(entries, title, scale, models))
 
 
-def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+def bars_figure(entries: list[LeaderboardEntry], title: str, scale: str = "4",
+                models: list[str] | None = None) -> Figure:
     """Grouped bars per dimension (and the average), one bar per model, 95% CI whiskers (colours
-    by place in `models`)."""
+    by place in `models`), the legend below."""
     from matplotlib.figure import Figure
 
     factor = 1.0 if scale == "4" else float(SCALE_100)
     cols = [*DIMENSION_NAMES, "average"]
     k = max(1, len(entries))
     width = 0.8 / k
-    colors = _colors(entries, models)
+    styles = _styles(entries, models)
+    fig = Figure(figsize=(max(7.0, 1.0 + 0.9 * len(cols) * min(k, 4) / 2), 3.6))
+    ax = fig.add_subplot()
+    for i, e in enumerate(entries):
+        means, lo, hi = _values(e, cols, factor)
+        xs = [j - 0.4 + width * (i + 0.5) for j in range(len(cols))]
+        color, dash = styles[e.model]
+        ax.bar(xs, [0.0 if v != v else v for v in means], width=width * 0.95, label=legend_label(e.model),
+               color=color, linestyle=dash, edgecolor=color if dash == "-" else "#1d2330",
+               yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=20)
+    ax.set_ylim(0, 4 * factor)
+    ax.set_ylabel(f"mean (0–{4 * factor:g})")
+    ax.set_title(_label(title))
+    ax.spines[["top", "right"]].set_visible(False)
+    _legend_below(fig, ax, [e.model for e in entries])
+    return fig
+
+
+def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+    """bars_figure as inline SVG."""
     with _rc():
-        fig = Figure(figsize=(max(6.5, 1.0 + 0.9 * len(cols) * min(k, 4) / 2), 3.6))
-        ax = fig.add_subplot()
-        for i, e in enumerate(entries):
-            means, lo, hi = _values(e, cols, factor)
-            xs = [j - 0.4 + width * (i + 0.5) for j in range(len(cols))]
-            ax.bar(xs, [0.0 if v != v else v for v in means], width=width * 0.95, label=_label(e.model),
-                   color=colors[e.model], yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
-        ax.set_xticks(range(len(cols)))
-        ax.set_xticklabels(cols, rotation=20)
-        ax.set_ylim(0, 4 * factor)
-        ax.set_ylabel(f"mean (0–{4 * factor:g})")
-        ax.set_title(_label(title))
-        ax.spines[["top", "right"]].set_visible(False)
-        if entries:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-        return _inline_svg(fig)
+        return _inline_svg(bars_figure(entries, title, scale, models))
 
 
 def diff_ci_svg(rows: list, title: str, label_a: str, label_b: str, scale: str = "4") -> str:

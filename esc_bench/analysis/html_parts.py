@@ -33,7 +33,8 @@ details.cardgroup details.dlg{background:#fcfcfd}
 .reply .dim{display:inline-block;min-width:6.5em;color:#5a6270}.reply .score{display:inline-block;min-width:1.2em}
 details.reply>summary{cursor:pointer}.reply .line{font-style:italic}
 pre.raw{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:.85em;max-height:16em;overflow:auto;text-align:left}
-.scroll{overflow-x:auto;max-width:100%}table.breakdown tr.group td{border-top:2px solid #b9c1cf}
+.scroll{overflow-x:auto;max-width:100%}td.m{white-space:normal;overflow-wrap:anywhere;min-width:8em;max-width:22em}
+table.cardscores th{white-space:normal;overflow-wrap:anywhere;max-width:12em}table.breakdown tr.group td{border-top:2px solid #b9c1cf}
 #filter{padding:6px;width:320px;font-size:1em}
 """
 

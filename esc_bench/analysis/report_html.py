@@ -46,7 +46,7 @@ def _leaderboard_html(report: Report, scale: str) -> str:
                 for c in columns()
             )
             failed_cls = ' class="failed"' if en.n_failed else ""
-            rows.append(f'<tr><td class="l">{e(en.model)}</td>{cells}<td>{en.n_dialogues}</td>'
+            rows.append(f'<tr><td class="l m">{e(en.model)}</td>{cells}<td>{en.n_dialogues}</td>'
                         f"<td{failed_cls}>{en.n_failed}</td></tr>")
         out.append(f'<div class="scroll"><table class="board"><thead><tr><th class="l">model</th>{head}<th>n</th>'
                    f'<th>failed</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
