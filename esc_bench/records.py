@@ -173,8 +173,26 @@ class MetricSpec(BaseModel):
     name: str
     low: float = SCORE_MIN
     high: float = SCORE_MAX
-    to_100: float | None = SCALE_100  # factor to a 0-100 display scale (None: already 0-100 or none)
+    to_100: float | None = SCALE_100  # factor to the 0-100 view (`--scale 100`); None: no such view
     higher_is_better: bool = True
+    label: str | None = None  # a longer name for the protocol's own report section ("final emotion")
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class TrajectorySpec(BaseModel):
+    """A value the seeker's per-turn state carries, drawn turn by turn (mean per model, each dialogue)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str  # the state's key holding the value (e.g. "emotion")
+    low: float
+    high: float
+    change: str | None = None  # the state's key of the turn's change, shown beside each seeker line
+    note: str | None = None  # the state's key of a text shown beside each seeker line (e.g. inner thoughts)
+    marks: dict[str, float] = Field(default_factory=dict)  # lines drawn across the chart: label -> value
 
 
 class ProtocolSpec(BaseModel):
@@ -183,9 +201,12 @@ class ProtocolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metrics: tuple[MetricSpec, ...]
-    average: bool = True  # an "average" column: per dialogue, the mean of its metrics
-    outcomes: tuple[str, ...] = ()  # dialogue endings counted per entry (e.g. "success", "failure")
+    average: bool = True  # an "average" column: per dialogue, the mean of its metrics (on one scale)
+    outcomes: tuple[str, ...] = ()  # dialogue endings (`DialogueRecord.end`) counted per entry
     judged: bool = True  # False: the dialogue scores itself, no judge model is called
+    trajectory: TrajectorySpec | None = None  # a per-turn value whose mean per turn entries carry
+    title: str | None = None  # heading of the protocol's own report section (None: no section)
+    note: str | None = None  # a line under that heading saying what the numbers mean
 
     @property
     def metric_names(self) -> list[str]:
@@ -194,6 +215,10 @@ class ProtocolSpec(BaseModel):
     @property
     def columns(self) -> list[str]:
         return [*self.metric_names, *(["average"] if self.average else [])]
+
+    def metric(self, column: str) -> MetricSpec:
+        """The scale of a column: its metric's, or (for "average") the first metric's."""
+        return next((m for m in self.metrics if m.name == column), self.metrics[0])
 
 
 # ESC-Eval's seven dimensions, 0-4: the spec of runs recorded before protocols declared theirs.
@@ -219,6 +244,14 @@ class LeaderboardEntry(BaseModel):
     scores: dict[str, DimensionScore]
     average: DimensionScore
     outcomes: dict[str, int] = Field(default_factory=dict)  # dialogues per ending the protocol counts
+    trajectory: list[float] = Field(default_factory=list)  # mean per seeker turn (spec.trajectory); ended ones carry on
+
+    @property
+    def headline(self) -> float | None:
+        """The value an entry ranks by: its average, or (a spec without one) its first metric's mean."""
+        if self.average.n or not self.scores:
+            return self.average.mean
+        return next(iter(self.scores.values())).mean
 
 
 class Leaderboard(BaseModel):
@@ -230,6 +263,10 @@ class Leaderboard(BaseModel):
     protocol: str | None
     simulator: str | None
     judge: str | None
-    dimensions: list[str] = Field(default_factory=lambda: list(DIMENSION_NAMES))
-    spec: ProtocolSpec = ESC_EVAL_SPEC  # the metrics, scales and outcome counts its entries carry
+    dimensions: list[str] = Field(default_factory=lambda: list(DIMENSION_NAMES))  # every task's metrics
+    specs: dict[str, ProtocolSpec] = Field(default_factory=dict)  # task -> its metrics, scales, outcomes
     entries: list[LeaderboardEntry] = Field(default_factory=list)
+
+    def spec(self, task: str) -> ProtocolSpec:
+        """A task's spec (ESC-Eval's seven dimensions for boards written before specs were kept)."""
+        return self.specs.get(task, ESC_EVAL_SPEC)

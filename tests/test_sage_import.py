@@ -85,23 +85,27 @@ def test_malformed_files_exit_2_with_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_the_sage_report_block_from_an_imported_run(tmp_path: Path) -> None:
+    from esc_bench.analysis.leaderboard import run_leaderboard
+    from esc_bench.analysis.protocol_section import sections, sections_markdown
     from esc_bench.analysis.runs import load_run
-    from esc_bench.analysis.sage_report import sage_markdown, sage_rows
+    from esc_bench.records import ESC_EVAL_SPEC
 
     out = tmp_path / "pub"
     assert _import(out, "gpt-4.5") == 0
-    run = load_run(out)
-    [row] = sage_rows(run.dialogues, dict(run.manifest.protocols))
-    s = row.summary
-    assert (row.task, row.model, s.n, s.success, s.failure, row.failed) == ("sage_zh", "gpt-4.5", 12, 3, 1, 0)
+    board = run_leaderboard(load_run(out))
+    [(spec, [row])] = sections(board)
+    s = row.scores["emotion"]
+    failed = row.n_dialogues - s.n
+    assert (row.task, row.model, s.n, row.outcomes["success"], row.outcomes["failure"], failed) == (
+        "sage_zh", "gpt-4.5", 12, 3, 1, 0)
     assert s.mean == pytest.approx(MEAN, abs=1e-4) and s.ci95 is not None and s.ci95[0] < MEAN < s.ci95[1]
-    assert s.trajectory[:2] == (40.0, pytest.approx(525 / 12, abs=1e-4)) and len(s.trajectory) == 10
+    assert row.trajectory[:2] == [40.0, pytest.approx(525 / 12, abs=1e-4)] and len(row.trajectory) == 10
     # turn 9: the three successes carry 100 forward, the failure carries 5
     last = [15, 50, 40, 100, 95, 90, 25, 65, 75, 100, 100, 5]
-    assert s.trajectory[9] == pytest.approx(sum(last) / 12, abs=1e-4)
-    md = sage_markdown([row])
+    assert row.trajectory[9] == pytest.approx(sum(last) / 12, abs=1e-4)
+    md = sections_markdown(board)
     assert "| sage_zh | gpt-4.5 | 63.3 [" in md and "| 3 | 1 | 12 | 0 |" in md
-    assert sage_rows(run.dialogues, {"sage_zh": "esc-eval"}) == []
+    assert sections(board.model_copy(update={"specs": {"sage_zh": ESC_EVAL_SPEC}})) == []
 
 
 def test_report_shows_the_sage_block(tmp_path: Path, capsys) -> None:

@@ -11,8 +11,7 @@ from typing import Any
 
 from esc_bench.analysis.leaderboard import aggregate
 from esc_bench.data.cards import CATEGORIES, DATASETS, normalize_category, paper_source_name
-from esc_bench.dimensions import DIMENSION_NAMES
-from esc_bench.records import DialogueRecord, DimensionScore, ScoreRecord
+from esc_bench.records import ESC_EVAL_SPEC, DialogueRecord, DimensionScore, ProtocolSpec, ScoreRecord
 
 FACETS: tuple[str, ...] = ("language", "source", "category")
 UNKNOWN = "unknown"
@@ -96,6 +95,7 @@ def breakdown(
     scores: list[ScoreRecord],
     facet: str,
     *,
+    spec: ProtocolSpec = ESC_EVAL_SPEC,
     seed: int = 0,
     confidence: float = 0.95,
     n_resamples: int = 2000,
@@ -115,7 +115,7 @@ def breakdown(
     rows = []
     for (key, model), recs in groups.items():
         recs_scores = [s for d in recs for s in by_dialogue.get(d.key, [])]
-        agg = aggregate(recs, recs_scores, seed=seed, confidence=confidence, n_resamples=n_resamples)
+        agg = aggregate(recs, recs_scores, spec=spec, seed=seed, confidence=confidence, n_resamples=n_resamples)
         rows.append(
             BreakdownRow(
                 facet=facet, group=key, label=group_label(facet, key), model=model,
@@ -134,6 +134,7 @@ def all_breakdowns(
     scores: list[ScoreRecord],
     *,
     facets: tuple[str, ...] = FACETS,
+    spec: ProtocolSpec = ESC_EVAL_SPEC,
     seed: int = 0,
     skip_unknown_only: bool = True,
     order: list[str] | None = None,
@@ -141,12 +142,12 @@ def all_breakdowns(
     """Each facet's rows; a facet whose every dialogue lacks the field is left out."""
     out = {}
     for facet in facets:
-        rows = breakdown(dialogues, scores, facet, seed=seed, order=order)
+        rows = breakdown(dialogues, scores, facet, spec=spec, seed=seed, order=order)
         if skip_unknown_only and all(r.group == UNKNOWN for r in rows):
             continue
         out[facet] = rows
     return out
 
 
-def breakdown_columns() -> list[str]:
-    return [*DIMENSION_NAMES, "average"]
+def breakdown_columns(spec: ProtocolSpec = ESC_EVAL_SPEC) -> list[str]:
+    return spec.columns

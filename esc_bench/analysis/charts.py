@@ -8,8 +8,8 @@ import re
 from typing import TYPE_CHECKING, cast
 
 from esc_bench.analysis.tables import column_score
-from esc_bench.dimensions import DIMENSION_NAMES, SCALE_100
-from esc_bench.records import LeaderboardEntry
+from esc_bench.dimensions import SCALE_100
+from esc_bench.records import ESC_EVAL_SPEC, LeaderboardEntry, ProtocolSpec
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -107,16 +107,18 @@ def _legend_below(fig: Figure, ax: Axes, names: list[str]) -> None:
 
 
 def radar_figure(entries: list[LeaderboardEntry], title: str, scale: str = "4",
-                 models: list[str] | None = None) -> Figure:
-    """The 7 dimensions on a radar, one polygon per model (colours by place in `models`), the
-    legend below it."""
+                 models: list[str] | None = None, spec: ProtocolSpec = ESC_EVAL_SPEC) -> Figure:
+    """The spec's metrics (ESC-Eval's 7 dimensions) on a radar, one polygon per model (colours by
+    place in `models`), the legend below it."""
     import math
 
     from matplotlib.figure import Figure
 
-    factor = 1.0 if scale == "4" else float(SCALE_100)
-    top = 4 * factor
-    dims = list(DIMENSION_NAMES)
+    from esc_bench.analysis.tables import scale_factor
+
+    factor, _ = scale_factor(spec.metrics[0], scale)
+    top = spec.metrics[0].high * factor
+    dims = spec.metric_names
     angles = [2 * math.pi * i / len(dims) for i in range(len(dims))]
     styles = _styles(entries, models)
     fig = Figure(figsize=(5.6, 4.6))
@@ -139,20 +141,24 @@ def radar_figure(entries: list[LeaderboardEntry], title: str, scale: str = "4",
     return fig
 
 
-def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+def radar_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None,
+              spec: ProtocolSpec = ESC_EVAL_SPEC) -> str:
     """radar_figure as inline SVG."""
     with _rc():
-        return _inline_svg(radar_figure(entries, title, scale, models))
+        return _inline_svg(radar_figure(entries, title, scale, models, spec))
 
 
 def bars_figure(entries: list[LeaderboardEntry], title: str, scale: str = "4",
-                models: list[str] | None = None) -> Figure:
-    """Grouped bars per dimension (and the average), one bar per model, 95% CI whiskers (colours
+                models: list[str] | None = None, spec: ProtocolSpec = ESC_EVAL_SPEC) -> Figure:
+    """Grouped bars per metric (and the average), one bar per model, 95% CI whiskers (colours
     by place in `models`), the legend below."""
     from matplotlib.figure import Figure
 
-    factor = 1.0 if scale == "4" else float(SCALE_100)
-    cols = [*DIMENSION_NAMES, "average"]
+    from esc_bench.analysis.tables import scale_factor
+
+    factor, _ = scale_factor(spec.metrics[0], scale)
+    top = spec.metrics[0].high * factor
+    cols = spec.columns
     k = max(1, len(entries))
     width = 0.8 / k
     styles = _styles(entries, models)
@@ -167,18 +173,19 @@ def bars_figure(entries: list[LeaderboardEntry], title: str, scale: str = "4",
                yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels(cols, rotation=20)
-    ax.set_ylim(0, 4 * factor)
-    ax.set_ylabel(f"mean (0–{4 * factor:g})")
+    ax.set_ylim(0, top)
+    ax.set_ylabel(f"mean (0–{top:g})")
     ax.set_title(_label(title))
     ax.spines[["top", "right"]].set_visible(False)
     _legend_below(fig, ax, [e.model for e in entries])
     return fig
 
 
-def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None) -> str:
+def bars_svg(entries: list[LeaderboardEntry], title: str, scale: str = "4", models: list[str] | None = None,
+             spec: ProtocolSpec = ESC_EVAL_SPEC) -> str:
     """bars_figure as inline SVG."""
     with _rc():
-        return _inline_svg(bars_figure(entries, title, scale, models))
+        return _inline_svg(bars_figure(entries, title, scale, models, spec))
 
 
 def diff_ci_svg(rows: list, title: str, label_a: str, label_b: str, scale: str = "4") -> str:

@@ -19,6 +19,7 @@ from esc_bench.analysis.runs import (
     LoadedRun,
     dialogue_average,
     metric_names,
+    run_specs,
     scores_by_dialogue,
 )
 from esc_bench.analysis.stats import (
@@ -27,7 +28,7 @@ from esc_bench.analysis.stats import (
     win_tie_loss,
 )
 from esc_bench.errors import UserError
-from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.records import DialogueRecord, ProtocolSpec, ScoreRecord
 
 NO_DIFFERENCE = "no detectable difference"
 SETTINGS = ("protocol", "simulator", "judge")
@@ -50,6 +51,7 @@ class Side:
     scores: list[ScoreRecord]
     meta_by_task: dict[str, dict[str, Any]]
     metrics: list[str] = field(default_factory=list)
+    specs: dict[str, ProtocolSpec] = field(default_factory=dict)  # task -> its protocol's spec
 
     @classmethod
     def from_run(cls, run: LoadedRun, model: str, label: str | None = None) -> Side:
@@ -65,6 +67,7 @@ class Side:
             scores=[s for s in run.scores if s.model == model],
             meta_by_task=run.meta_by_task,
             metrics=metric_names(run),
+            specs=run_specs(run),
         )
 
 
@@ -132,6 +135,7 @@ class Comparison:
     rows: list[DimComparison] = field(default_factory=list)
     breakdowns: dict[str, list[GroupComparison]] = field(default_factory=dict)
     top_pairs: list[PairDiff] = field(default_factory=list)
+    specs: dict[str, ProtocolSpec] = field(default_factory=dict)  # task -> spec (how pages show its dialogues)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -325,6 +329,7 @@ def compare_sides(
         rows=_rows(p, keys, a.label, b.label, **kw),
         breakdowns=breakdowns,
         top_pairs=_top_pairs(p, keys, top),
+        specs={t: s for t in common_tasks if (s := a.specs.get(t) or b.specs.get(t)) is not None},
     )
 
 

@@ -27,6 +27,7 @@ from esc_bench.analysis.compare_render import (
 )
 from esc_bench.analysis.html_parts import card_html, e, page, transcript_html
 from esc_bench.analysis.tables import FACET_TITLES
+from esc_bench.records import ESC_EVAL_SPEC
 
 
 def _verdict_class(r: DimComparison) -> str:
@@ -92,7 +93,7 @@ def _pair(p: PairDiff, cmp: Comparison, scale: str) -> str:
     )
     sides = "".join(
         f'<details class="dlg" open><summary><b>{side}</b>: {e(label)} · average {e(num(avg, scale))}</summary>'
-        f"{transcript_html(d)}</details>"
+        f"{transcript_html(d, cmp.specs.get(p.task, ESC_EVAL_SPEC))}</details>"
         for side, label, avg, d in (("A", cmp.label_a, p.avg_a, p.a), ("B", cmp.label_b, p.avg_b, p.b))
     )
     return (

@@ -15,8 +15,8 @@ from esc_bench.analysis.breakdown import source_name
 from esc_bench.analysis.html_parts import card_html, card_meta, e, scores_html, transcript_html
 from esc_bench.analysis.model_order import in_order
 from esc_bench.analysis.report import Report
-from esc_bench.analysis.runs import dialogue_average, metric_names
-from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.analysis.runs import dialogue_average
+from esc_bench.records import DialogueRecord, ProtocolSpec, ScoreRecord
 
 JS = """
 (function(){
@@ -54,12 +54,16 @@ BEST_TD = '<td class="best">'
 
 @dataclass
 class _Shown:
-    """One dialogue as the browser shows it: the record, its scores, its run's judge and metrics."""
+    """One dialogue as the browser shows it: the record, its scores, its run's judge and its task's spec."""
 
     d: DialogueRecord
     recs: dict[str, ScoreRecord]
     judge: str | None
-    metrics: list[str]
+    spec: ProtocolSpec
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.spec.metric_names
 
     @property
     def average(self) -> float | None:
@@ -82,7 +86,7 @@ def _dialogue(s: _Shown) -> str:
     status = FAILED if d.status != "ok" else "ok"
     search = f"{d.model} {d.status}".lower()
     return (f'<details class="dlg" open data-search="{e(search)}"><summary><b>{e(d.model)}</b> · {status} · '
-            f"average {e(_avg(s.average))}</summary>\n{transcript_html(d)}\n"
+            f"average {e(_avg(s.average))}</summary>\n{transcript_html(d, s.spec)}\n"
             f"{scores_html(s.recs, s.metrics, s.judge)}</details>")
 
 
@@ -128,10 +132,9 @@ def dialogues_html(report: Report, max_dialogues: int | None = None) -> str:
     groups: dict[tuple[str, str], _CardGroup] = {}
     total = 0
     for run in report.runs:
-        metrics = metric_names(run)
         for d in run.dialogues:
             g = groups.setdefault((d.task, d.card_id), _CardGroup(d.task, d.card_id))
-            g.items.append(_Shown(d, recs.get(d.key, {}), run.judges.get(d.task), metrics))
+            g.items.append(_Shown(d, recs.get(d.key, {}), run.judges.get(d.task), report.board.spec(d.task)))
             total += 1
     shown, budget = [], total if max_dialogues is None else max_dialogues
     for g in groups.values():

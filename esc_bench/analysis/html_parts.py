@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from esc_bench.analysis.breakdown import category_label, source_name
-from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.records import ESC_EVAL_SPEC, DialogueRecord, ProtocolSpec, ScoreRecord
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif;margin:0;color:#1d2330;background:#fafbfc}
@@ -70,9 +70,10 @@ def card_html(d: DialogueRecord) -> str:
 CUT_MARK = '<div class="cut">[cut: the reply was longer than the model\'s max_reply_chars]</div>'
 
 
-def transcript_html(d: DialogueRecord) -> str:
-    """The error (if the dialogue failed) and every line; a seeker line with recorded state shows it."""
-    from esc_bench.analysis.sage_report import turn_state_html
+def transcript_html(d: DialogueRecord, spec: ProtocolSpec = ESC_EVAL_SPEC) -> str:
+    """The error (if the dialogue failed) and every line; a seeker line shows the state its spec's
+    trajectory names (esc_bench.analysis.protocol_section.turn_state_html)."""
+    from esc_bench.analysis.protocol_section import turn_state_html
 
     parts = []
     if d.error is not None:
@@ -80,7 +81,7 @@ def transcript_html(d: DialogueRecord) -> str:
                      f"{e(d.error.round if d.error.round is not None else '?')}): {e(d.error.message)}</p>")
     for t in d.transcript:
         parts.append(f'<div class="turn {e(t.speaker)}"><div class="who">{e(t.speaker)}</div>{e(t.text)}'
-                     f"{CUT_MARK if t.cut else ''}{turn_state_html(t)}</div>")
+                     f"{CUT_MARK if t.cut else ''}{turn_state_html(t, spec)}</div>")
     return "\n".join(parts)
 
 

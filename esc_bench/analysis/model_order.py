@@ -1,7 +1,8 @@
 """The one order in which a report lists its models: every table, breakdown, chart and list of
 dialogues uses it, so a model keeps its place (and its colour) from one to the next.
 
-A task's leaderboard ranks its models by their average, best first (unscored last, ties by name).
+A task's leaderboard ranks its models by their average (or, for a protocol without one, its
+first metric: `LeaderboardEntry.headline`), best first (unscored last, ties by name).
 The order is by place on those leaderboards: with one task, the leaderboard's own order; with
 several, by the mean of a model's places over the tasks it played (places, not scores, so tasks
 on different scales weigh alike); ties by name.
@@ -19,7 +20,7 @@ T = TypeVar("T")
 
 def _task_ranking(entries: list[LeaderboardEntry]) -> list[str]:
     def key(e: LeaderboardEntry) -> tuple[bool, float, str]:
-        avg = e.average.mean
+        avg = e.headline
         return (avg is None, -(avg or 0.0), e.model)
 
     return [e.model for e in sorted(entries, key=key)]

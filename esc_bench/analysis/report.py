@@ -10,8 +10,8 @@ from typing import Any
 from esc_bench.analysis.breakdown import FACETS, BreakdownRow, all_breakdowns
 from esc_bench.analysis.leaderboard import build_leaderboard, run_entries
 from esc_bench.analysis.model_order import model_order
-from esc_bench.analysis.runs import LoadedRun, load_runs
-from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
+from esc_bench.analysis.runs import LoadedRun, load_runs, pooled_spec, run_specs
+from esc_bench.records import ESC_EVAL_SPEC, DialogueRecord, Leaderboard, ProtocolSpec, ScoreRecord
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -25,6 +25,7 @@ class Report:
     seed: int = 0
     notes: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)  # the one model order of every table, chart and list
+    breakdown_spec: ProtocolSpec = ESC_EVAL_SPEC  # the metrics breakdowns pool over tasks
 
     @property
     def dialogues(self) -> list[DialogueRecord]:
@@ -49,16 +50,21 @@ def build_report(
     entries = [e for run in runs for e in run_entries(run, seed=seed)]
     rid = "+".join(dict.fromkeys(r.run_id for r in runs))
     created = runs[0].created if len(runs) == 1 else _now()
-    board = build_leaderboard(rid, created, entries)
+    specs: dict[str, ProtocolSpec] = {}
+    for run in runs:
+        specs = {**run_specs(run), **specs}
+    board = build_leaderboard(rid, created, entries, specs)
     dialogues = [d for r in runs for d in r.dialogues]
     scores = [s for r in runs for s in r.scores]
     order = model_order(board.entries)
-    breakdowns = all_breakdowns(dialogues, scores, facets=facets, seed=seed, order=order) if dialogues else {}
+    pooled = pooled_spec([specs[t] for t in dict.fromkeys(d.task for d in dialogues) if t in specs])
+    breakdowns = (all_breakdowns(dialogues, scores, facets=facets, spec=pooled, seed=seed, order=order)
+                  if dialogues else {})
     notes = [f"settings differ — {line}" for line in mixed_settings(entries)]
     if breakdowns:
         notes.append("breakdowns pool each model's tasks")
     return Report(runs=runs, board=board, breakdowns=breakdowns, generated=_now(), seed=seed, notes=notes,
-                  models=order)
+                  models=order, breakdown_spec=pooled)
 
 
 def _now() -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from esc_bench.analysis.markdown import md_code, md_text
+from esc_bench.analysis.protocol_section import sections_markdown
 from esc_bench.analysis.report import Report
-from esc_bench.analysis.sage_report import report_protocols, sage_markdown, sage_rows
 from esc_bench.analysis.tables import breakdown_markdown, leaderboard_markdown
 
 
@@ -20,9 +20,9 @@ def report_markdown(report: Report, scale: str = "4") -> str:
     if report.notes:
         lines.append("")
     lines += ["## Leaderboard", "", leaderboard_markdown(report.board, scale)]
-    lines += [sage_markdown(sage_rows(report.dialogues, report_protocols(report), seed=report.seed))]
+    lines += [sections_markdown(report.board)]
     if report.breakdowns:
         lines += ["## Breakdowns", ""]
         for facet, rows in report.breakdowns.items():
-            lines += [breakdown_markdown(facet, rows, scale)]
+            lines += [breakdown_markdown(facet, rows, scale, spec=report.breakdown_spec)]
     return "\n".join(lines).rstrip() + "\n"

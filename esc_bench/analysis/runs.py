@@ -14,7 +14,7 @@ from typing import Any
 
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.errors import UserError
-from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.records import ESC_EVAL_SPEC, DialogueRecord, ProtocolSpec, ScoreRecord
 from esc_bench.store.run_dir import Manifest, RunDir
 
 DialogueKey = tuple[str, str, str]  # task, model, card_id
@@ -120,6 +120,29 @@ def scores_by_dialogue(scores: list[ScoreRecord]) -> dict[DialogueKey, dict[str,
     for s in scores:
         out.setdefault((s.task, s.model, s.card_id), {})[s.dimension] = s.score
     return out
+
+
+def run_specs(run: LoadedRun) -> dict[str, ProtocolSpec]:
+    """task -> the metrics, scales and outcomes its protocol declared (manifest `specs`); a task
+    recorded before protocols declared theirs scores ESC-Eval's seven dimensions."""
+    return {t: run.manifest.specs.get(t, ESC_EVAL_SPEC) for t in run.tasks}
+
+
+def pooled_spec(specs: list[ProtocolSpec]) -> ProtocolSpec:
+    """The spec of scores pooled over tasks (breakdowns): the one spec they share, else every
+    metric once, with an average only when each spec has one on the same scale."""
+    distinct: list[ProtocolSpec] = []
+    for spec in specs:
+        if spec not in distinct:
+            distinct.append(spec)
+    if not distinct:
+        return ESC_EVAL_SPEC
+    if len(distinct) == 1:
+        return distinct[0]
+    metrics = {m.name: m for s in distinct for m in reversed(s.metrics)}
+    ordered = tuple(metrics[n] for n in dict.fromkeys(m.name for s in distinct for m in s.metrics))
+    one_scale = len({(m.low, m.high, m.to_100) for m in ordered}) == 1
+    return ProtocolSpec(metrics=ordered, average=one_scale and all(s.average for s in distinct), judged=True)
 
 
 def metric_names(run: LoadedRun | None) -> list[str]:

@@ -213,3 +213,18 @@ def win_tie_loss(a: Sequence[float], b: Sequence[float]) -> WinTieLoss:
 
 def half_width(ci: Interval | None) -> float | None:
     return None if ci is None else (ci[1] - ci[0]) / 2
+
+
+def mean_trajectory(trajectories: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Mean value per turn index over all dialogues (one that ended carries its last value forward),
+    and how many dialogues were still going at each index."""
+    rows = [list(t) for t in trajectories if len(t)]
+    if not rows:
+        return (), ()
+    length = max(len(t) for t in rows)
+    means, active = [], []
+    for i in range(length):
+        values = [t[i] if i < len(t) else t[-1] for t in rows]
+        means.append(round(sum(values) / len(values), 4))
+        active.append(sum(1 for t in rows if i < len(t)))
+    return tuple(means), tuple(active)

@@ -48,11 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
         console = make_console()
         render_leaderboard(report.board, console, scale=scale)
-        from esc_bench.analysis.sage_report import render_sage, report_protocols, sage_rows
-
-        render_sage(sage_rows(report.dialogues, report_protocols(report), seed=report.seed), console)
         for facet, rows in report.breakdowns.items():
-            render_breakdown(facet, rows, console, scale=scale)
+            render_breakdown(facet, rows, console, scale=scale, spec=report.breakdown_spec)
         from rich.text import Text
 
         for note in report.notes:

@@ -157,7 +157,6 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
 
 
 def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str) -> int:
-    from esc_bench.analysis.sage_report import render_sage, sage_rows
     from esc_bench.engine.finalize import build_run_leaderboard, print_summary
 
     opts = plan.options
@@ -168,7 +167,6 @@ def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str
     if board is None:  # interrupted before the end: the tables of what is finished
         board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
     print_summary(console, board, dialogues, scores, scale=scale)
-    render_sage(sage_rows(dialogues, {tp.name: tp.protocol.name for tp in plan.tasks}, seed=opts.seed), console)
     console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
     calls = sum(int(s.get("calls", 0)) for s in outcome.stats.values())
     hits = sum(int(s.get("cache_hits", 0)) for s in outcome.stats.values())

@@ -47,6 +47,7 @@ from esc_bench.records import (
     MetricSpec,
     ProtocolSpec,
     ScoreRecord,
+    TrajectorySpec,
     Turn,
 )
 
@@ -56,10 +57,17 @@ METRIC = "emotion"
 SEEKER_RETRIES = 2
 
 SPEC = ProtocolSpec(
-    metrics=(MetricSpec(name=METRIC, low=rules.MIN_EMOTION, high=rules.MAX_EMOTION, to_100=None),),
+    metrics=(MetricSpec(name=METRIC, low=rules.MIN_EMOTION, high=rules.MAX_EMOTION, to_100=1.0,
+                        label="final emotion"),),
     average=False,
     outcomes=rules.OUTCOMES,
     judged=False,
+    trajectory=TrajectorySpec(key="emotion", low=rules.MIN_EMOTION, high=rules.MAX_EMOTION, change="change",
+                              note="thoughts", marks={"success": rules.SUCCESS_AT, "failure": rules.FAILURE_BELOW}),
+    title="Sentient agent (SAGE)",
+    note=(f"Final emotion 0–100 (start {rules.START_EMOTION}); success: final ≥ {rules.SUCCESS_AT}, "
+          f"failure: final < {rules.FAILURE_BELOW}; trajectory: mean emotion at each seeker turn, "
+          "a dialogue that ended keeps its final emotion."),
 )
 
 

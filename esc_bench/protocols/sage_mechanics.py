@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from esc_bench.analysis.stats import mean_trajectory
+
 START_EMOTION = 40
 MIN_EMOTION = 0
 MAX_EMOTION = 100
@@ -77,21 +79,6 @@ class SageSummary:
     failure: int  # final emotion < 10
     trajectory: tuple[float, ...]  # mean emotion per seeker turn; an ended dialogue keeps its last value
     active: tuple[int, ...]  # dialogues still going at each turn
-
-
-def mean_trajectory(trajectories: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Mean emotion per turn index over all dialogues (an ended one carries its final emotion
-    forward), and how many dialogues were still going at each index."""
-    rows = [list(t) for t in trajectories if len(t)]
-    if not rows:
-        return (), ()
-    length = max(len(t) for t in rows)
-    means, active = [], []
-    for i in range(length):
-        values = [t[i] if i < len(t) else t[-1] for t in rows]
-        means.append(round(sum(values) / len(values), 4))
-        active.append(sum(1 for t in rows if i < len(t)))
-    return tuple(means), tuple(active)
 
 
 def summarize(
