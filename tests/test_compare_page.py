@@ -192,3 +192,21 @@ def test_html_page_loads_in_a_headless_browser_without_errors(v1_v2, tmp_path: P
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
     pixels = np.asarray(image.imread(str(shot)))
     assert float(pixels[..., :3].std()) > 0.05  # not blank
+
+
+def test_html_colours_a_verdict_only_when_it_survives_holm(tmp_path: Path) -> None:
+    # 8 cards, B one point higher on every dimension of 7 of them: each dimension's CI excludes 0
+    # and its exact sign test gives p = 2/2^7 = 0.0156, Holm x7 = 0.109: not after the adjustment;
+    # the average row is not one of the seven adjusted tests: its verdict stays green.
+    make_run(tmp_path / "a", models=["a"], n_cards=8, score=lambda t, m, i, d: 1)
+    make_run(tmp_path / "b", models=["b"], n_cards=8, score=lambda t, m, i, d: 1 if i == 0 else 2)
+    out = tmp_path / "c.html"
+    assert run_compare(str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)) == 0
+    table = out.read_text(encoding="utf-8").split('<table class="compare">')[1].split("</table>")[0]
+    verdicts = dict(re.findall(r'<tr><td class="l">(?:<b>)?(\w+)(?:</b>)?</td>.*?<td class="([^"]*)">[^<]*</td></tr>',
+                               table))
+    assert set(verdicts) == {*DIMENSION_NAMES, "average"}
+    for dim in DIMENSION_NAMES:
+        assert verdicts[dim] == "l wrap weak", dim
+    assert verdicts["average"] == "l wrap up"
+    assert table.count("not after Holm correction") == 7

@@ -31,6 +31,7 @@ from esc_bench.errors import UserError
 from esc_bench.records import DialogueRecord, ProtocolSpec, ScoreRecord
 
 NO_DIFFERENCE = "no detectable difference"
+HOLM_FAILED = "(not after Holm correction)"  # ends a verdict whose CI excludes 0 but whose Holm p does not pass
 SETTINGS = ("protocol", "simulator", "judge")
 ORIENTATION = "differences are B − A; win/tie/loss count from B's side (win: B scored higher)"
 COMPARE_FACETS: tuple[str, ...] = ("language", "category")
@@ -363,4 +364,4 @@ def _apply_holm(rows: list[DimComparison], alpha: float = 0.05) -> None:
     for r, adj in zip(tested, holm([r.p_value for r in tested])):  # type: ignore[misc]
         r.p_holm = _r(adj) if adj >= 1e-4 else adj
         if r.verdict.endswith("higher") and adj >= alpha:
-            r.verdict += " (not after Holm correction)"
+            r.verdict += f" {HOLM_FAILED}"

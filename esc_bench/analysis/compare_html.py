@@ -9,6 +9,7 @@ the two dialogues side by side under the role card.
 from __future__ import annotations
 
 from esc_bench.analysis.compare import (
+    HOLM_FAILED,
     NO_DIFFERENCE,
     Comparison,
     DimComparison,
@@ -31,8 +32,12 @@ from esc_bench.records import ESC_EVAL_SPEC
 
 
 def _verdict_class(r: DimComparison) -> str:
+    """Green (B higher) or red (A higher) only for a difference that survives the Holm adjustment;
+    amber for one whose CI excludes 0 but which does not."""
     if r.verdict == NO_DIFFERENCE or not significant(r) or r.diff is None:
         return "l wrap"
+    if r.verdict.endswith(HOLM_FAILED):
+        return "l wrap weak"
     return "l wrap " + ("up" if r.diff > 0 else "down")
 
 
@@ -47,7 +52,9 @@ def _table(cmp: Comparison, scale: str) -> str:
         name = f"<b>{e(r.dimension)}</b>" if r.dimension == "average" else e(r.dimension)
         body.append(f'<tr><td class="l">{name}</td>{tds}<td class="{_verdict_class(r)}">{e(verdict)}</td></tr>')
     table = f'<table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-    return f'<div class="scroll">{table}</div>'
+    key = ('<p class="meta">verdict: green, B higher; red, A higher (the CI excludes 0 and the difference '
+           "survives the Holm adjustment); amber, the CI excludes 0 but the Holm-adjusted p does not pass</p>")
+    return f'<div class="scroll">{table}</div>{key}'
 
 
 def _groups(cmp: Comparison, scale: str) -> str:

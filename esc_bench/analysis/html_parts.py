@@ -16,7 +16,7 @@ h1{font-size:1.6em;margin:0 0 4px}h2{margin-top:36px;border-bottom:1px solid #d8
 table{border-collapse:collapse;margin:10px 0 18px;font-size:.88em;background:#fff}
 th,td{border:1px solid #d8dde6;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#eef1f6}td.l,th.l{text-align:left}td.best{font-weight:bold;color:#0a7a32}
-td.up{color:#0a7a32;font-weight:bold}td.down{color:#b3261e;font-weight:bold}td.wrap{white-space:normal}
+td.up{color:#0a7a32;font-weight:bold}td.down{color:#b3261e;font-weight:bold}td.weak{color:#8a6100}td.wrap{white-space:normal}
 .charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.charts figure{margin:0}
 .charts svg{max-width:100%;height:auto}
 details.dlg{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:6px 10px;min-width:0}
