@@ -4,8 +4,8 @@ a traceback or the internal-error exit 3 (found by running the CLI with broken f
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -116,7 +116,36 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
     "tasks: --tasks-dir missing": lambda r: ["tasks", "--tasks-dir", str(r / "nope")],
     "models: --model-configs is a file": lambda r: ["models", "--model-configs", str(r / "plain.txt")],
     "import-upstream: output is a file": lambda r: import_args(r, str(r / "plain.txt")),
+    # found by the exit-3 hunt (issue 8.16)
+    "agreement: a judge score outside 0-4 in the run": lambda r: [
+        "agreement", run_copy(r, "s99", "scores.jsonl", _with_score(r, 99)), "--reference", str(r / "good")],
+    "agreement: a NaN judge score in the run": lambda r: [
+        "agreement", run_copy(r, "snan", "scores.jsonl", _with_score(r, float("nan"))), "--reference", str(r / "good")],
+    "import-sage: deeply nested line": lambda r: [
+        "import-sage", put(r, "deep-sage.jsonl", DEEP + "\n"), "--model", "m", "-o", str(r / "is-deep")],
+    "run: api_base with a broken IPv6 host": lambda r: _run_with_model(r, "m-ipv6", "api_base: 'http://[::1'"),
+    "run: api_base with a port that is not a number": lambda r: _run_with_model(r, "m-port", "api_base: 'http://x:ab/v1'"),
+    "run: api_base without a scheme": lambda r: _run_with_model(r, "m-scheme", "api_base: 'localhost:8000/v1'"),
+    "models validate: an api_base list with a bad URL": lambda r: [
+        "models", "validate", "--model-configs",
+        str(Path(put(r, "m-list/x.yaml", "backend: openai\nmodel: x\napi_base: ['http://a/v1', 'http://[']\n")).parent)],
 }
+
+
+def _with_score(root: Path, value: float) -> str:
+    """The good run's scores.jsonl with its first judge score replaced by `value`."""
+    import json
+
+    lines = (root / "good" / "scores.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["score"] = value
+    return "\n".join([json.dumps(first), *lines[1:]]) + "\n"
+
+
+def _run_with_model(root: Path, name: str, line: str) -> list[str]:
+    folder = Path(put(root, f"{name}/x.yaml", f"backend: openai\nmodel: x\n{line}\n")).parent
+    return ["--models", "x", "--tasks", "esc_bench_mini_en", "--limit", "1", "--model-configs", str(folder),
+            "--output", str(root / f"run-{name}"), "--no-preflight"]
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -126,3 +155,38 @@ def test_bad_input_is_one_line_and_exit_2(root: Path, case: str, capsys) -> None
     assert rc == 2, err
     assert "internal error" not in err and "Traceback" not in err
     assert err.startswith("esc-bench: error: ") and "\n" not in err, err
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "RUN", "--seed", "-1"],
+    ["leaderboard", "RUN", "--seed", "-5"],
+    ["compare", "RUN", "--model-a", "a", "--model-b", "b", "--seed", "-1"],
+    ["--models", "openai/x", "--tasks", "esc_bench_mini_en", "--seed", "-1", "--output", "OUT"],
+], ids=["report", "leaderboard", "compare", "run"])
+def test_a_negative_seed_is_refused_by_the_argument_parser(root: Path, args: list[str], capsys) -> None:
+    args = [str(root / "good") if a == "RUN" else str(root / "seed-run") if a == "OUT" else a for a in args]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--seed" in err and "negative" in err and "internal error" not in err
+    assert not (root / "seed-run").exists()
+
+
+def test_a_server_reply_nested_too_deeply_is_a_failed_call_not_a_crash(tmp_path: Path, capsys) -> None:
+    from tests.support.fake_openai import FakeOpenAI
+    from tests.test_e2e_cli import write_configs
+
+    with FakeOpenAI(reply=lambda body: DEEP.encode()) as srv:
+        models, tasks = write_configs(tmp_path, srv.url)
+        rc = main(["--models", "sup-a", "--tasks", "mini_en", "--limit", "1", "--model-configs", str(models),
+                   "--tasks-dir", str(tasks), "--output", str(tmp_path / "run"), "--no-cache", "--no-preflight"])
+    out, err = capsys.readouterr()
+    assert rc == 1, err
+    assert "internal error" not in err and "bad_response" in out
+
+
+def test_a_sage_reply_nested_too_deeply_is_an_unparsable_reply() -> None:
+    from esc_bench.protocols.sage_replies import parse_feel
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_feel('{"a": ' + DEEP + "}")

@@ -192,7 +192,11 @@ def match(judged: list[ScoreRecord], refs: list[RefScore]) -> Matched:
         elif r.score is None:
             out.n_ref_missing += 1
         else:
-            out.pairs.append(((s.task, s.model, s.card_id), s.dimension, int(s.score), r.score))
+            judge_score = _parse_score(s.score, f"judge {s.judge}, {s.task}/{s.model} card {s.card_id} {s.dimension}")
+            if judge_score is None:
+                out.n_judge_missing += 1
+                continue
+            out.pairs.append(((s.task, s.model, s.card_id), s.dimension, judge_score, r.score))
     out.n_unreferenced = sum(1 for s in judged if s.key not in used)
     return out
 

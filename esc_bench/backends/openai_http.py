@@ -168,7 +168,7 @@ def env_proxy(url: str) -> str | None:
 def _error_detail(body: bytes) -> str:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return body[:120].decode("utf-8", "replace")
     if isinstance(data, dict):
         err = data.get("error", data.get("detail", data.get("message")))
@@ -313,7 +313,7 @@ class OpenAIHTTPBackend(Backend):
             )
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise BackendError(
                 "bad_response", self._clean(f"reply is not JSON: {body[:60]!r}"), status=status
             ) from None

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from esc_bench.commands._output import seed
 from esc_bench.errors import UserError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
         help="extra task folder (repeatable; searched first)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for sampling and bootstrap (default 0)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument(
         "--cache-dir", type=Path,

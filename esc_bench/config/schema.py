@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -69,6 +70,19 @@ class ModelConfig(_Strict):
             raise ValueError(
                 "must be the name of an environment variable (letters, digits, _), not a key"
             )
+        return v
+
+    @field_validator("api_base")
+    @classmethod
+    def _urls(cls, v: str | list[str] | None) -> str | list[str] | None:
+        for url in [v] if isinstance(v, str) else v or []:
+            try:
+                parts = urllib.parse.urlsplit(url)
+                parts.port  # noqa: B018 - a port that is not a number raises here
+            except ValueError as exc:
+                raise ValueError(f"{url!r} is not a URL ({exc})") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL like http://localhost:8000/v1")
         return v
 
     def dimension_adapter(self, key: str, language: str) -> str:

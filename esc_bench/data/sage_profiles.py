@@ -9,14 +9,13 @@ is one error naming the file and line.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esc_bench.data.upstream import SAGE, fetch_pinned
-from esc_bench.errors import DataError, decode_text
+from esc_bench.errors import DataError, decode_text, parse_json
 from esc_bench.records import Card
 
 PROFILES_PATH = "SAGE/profile/simulator_profile_withfirsttalk.jsonl"
@@ -46,10 +45,7 @@ def parse_profiles(data: bytes, label: str) -> list[SageProfile]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            item: Any = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{label}:{n}: invalid JSON: {e.msg} (column {e.colno})") from None
+        item: Any = parse_json(line, label, line=n)
         if not isinstance(item, dict):
             raise DataError(f"{label}:{n}: a profile must be a JSON object, got {type(item).__name__}")
         try:

@@ -10,14 +10,13 @@ file and line.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from esc_bench.errors import DataError, read_text
+from esc_bench.errors import DataError, parse_json, read_text
 from esc_bench.protocols.sage_mechanics import MAX_EMOTION, MIN_EMOTION
 
 # SAGE's own parser leaves the section label in front of a planning field ("心理活动]\n...").
@@ -156,10 +155,7 @@ def parse_result_file(path: Path) -> list[PublishedDialogue]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        obj = parse_json(line, str(path), line=n)
         try:
             d = _dialogue(obj)
         except _Bad as exc:

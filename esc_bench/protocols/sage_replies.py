@@ -87,6 +87,8 @@ def _json_object(text: str) -> dict[str, Any]:
         obj = json.loads(body)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise ValueError("the reply is not one JSON object")
     return obj

@@ -113,7 +113,7 @@ class FakeOpenAI:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         faults: Iterable[str] = RETRYABLE_FAULTS,
-        reply: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
+        reply: Callable[[dict[str, Any]], str | bytes | dict[str, Any]] | None = None,
         *,
         hang_s: float = 30.0,
         retry_after: str = "0",
@@ -312,6 +312,8 @@ class FakeOpenAI:
         out = self.reply(body)
         if isinstance(out, dict):
             return web.json_response(out)
+        if isinstance(out, bytes):  # a raw body, sent as it is
+            return web.Response(body=out, content_type="application/json")
         text = "" if fault == "empty" else str(out)
         finish = "content_filter" if fault == "content_filter" else "stop"
         return web.json_response(_completion(body, text, finish))
