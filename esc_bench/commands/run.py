@@ -191,20 +191,29 @@ def _interrupted(plan: RunPlan) -> int:
 
 
 def exit_code(planned: set, dialogues: list, scores: list, max_failures: str) -> int:
-    """1 when more dialogues than allowed failed, or could not be scored because a judge call failed."""
+    """1 when more dialogues than allowed are incomplete: failed, or not fully scored (a judge
+    call that failed, or a judge reply with no score in it: a missing score)."""
     from esc_bench.engine.plan import parse_max_failures
 
     failed = {d.key for d in dialogues if d.status != "ok" and d.key in planned}
-    unscored = {(s.task, s.model, s.card_id) for s in scores if s.error is not None} & planned
-    bad = len(failed | unscored)
+    errored = {(s.task, s.model, s.card_id) for s in scores if s.error is not None} & planned
+    missing = {(s.task, s.model, s.card_id) for s in scores if s.error is None and s.score is None} & planned
+    bad = len(failed | errored | missing)
     kind, limit = parse_max_failures(max_failures)
     allowed = limit if kind == "count" else limit * max(1, len(planned))
-    if bad > allowed:
-        what = f"{len(failed)} failed" + (f", {len(unscored - failed)} not fully scored" if unscored - failed else "")
-        print(
-            f"esc-bench: {bad} of {len(planned)} dialogues are incomplete ({what}; allowed: {max_failures}); "
-            f"rerun the same command to retry only those",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    if bad <= allowed:
+        return 0
+    parts = [f"{len(failed)} failed"]
+    if errored - failed:
+        parts.append(f"{len(errored - failed)} with a failed judge call")
+    if missing - failed - errored:
+        parts.append(f"{len(missing - failed - errored)} with a score the judge did not give")
+    hint = "rerun the same command to retry failed dialogues and judge calls"
+    if missing:
+        hint += "; a reply with no score stays missing: try another judge (esc-bench score DIR --judge NAME)"
+    print(
+        f"esc-bench: {bad} of {len(planned)} dialogues are incomplete ({', '.join(parts)}; "
+        f"allowed: {max_failures}); {hint}",
+        file=sys.stderr,
+    )
+    return 1

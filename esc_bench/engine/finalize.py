@@ -51,21 +51,33 @@ def failure_summary(dialogues: list[DialogueRecord]) -> list[str]:
 
 
 def judge_error_summary(scores: list[ScoreRecord]) -> list[str]:
-    """Lines naming judge calls that failed (not replies without a score: those are 'missing')."""
+    """Per judge: the judge calls that failed, and the replies with no score in them (missing)."""
     by_judge: dict[str, list[ScoreRecord]] = {}
     for s in scores:
-        if s.error is not None:
-            by_judge.setdefault(s.judge, []).append(s)
+        by_judge.setdefault(s.judge, []).append(s)
     lines = []
     for judge, recs in sorted(by_judge.items()):
-        kinds = Counter(r.error.type for r in recs if r.error)
-        ex = recs[0]
-        kinds_s = ", ".join(f"{k} ×{n}" for k, n in kinds.most_common())
-        msg = ex.error.message if ex.error else ""
-        lines.append(
-            f"judge {judge}: {len(recs)} score(s) not obtained ({kinds_s}) — e.g. {ex.task}/card {ex.card_id}, "
-            f"{ex.dimension}: {msg}; rerun the command to retry them"
-        )
+        errors = [r for r in recs if r.error is not None]
+        if errors:
+            kinds = Counter(r.error.type for r in errors if r.error)
+            ex = errors[0]
+            kinds_s = ", ".join(f"{k} ×{n}" for k, n in kinds.most_common())
+            msg = ex.error.message if ex.error else ""
+            lines.append(
+                f"judge {judge}: {len(errors)} score(s) not obtained ({kinds_s}) — e.g. {ex.task}/card {ex.card_id}, "
+                f"{ex.dimension}: {msg}; rerun the command to retry them"
+            )
+        missing = [r for r in recs if r.error is None and r.score is None]
+        if missing:
+            ex = missing[0]
+            n_dialogues = len({(r.task, r.model, r.card_id) for r in missing})
+            reply = " ".join((ex.raw or "").split())
+            reply = reply[:80] + "…" if len(reply) > 80 else reply
+            lines.append(
+                f"judge {judge}: gave no score in {len(missing)} of {len(recs)} replies "
+                f"({n_dialogues} dialogue(s) not fully scored) — e.g. {ex.task}/card {ex.card_id}, "
+                f"{ex.dimension}: {reply!r}"
+            )
     return lines
 
 
