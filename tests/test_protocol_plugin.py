@@ -112,7 +112,9 @@ class ToyProtocol(ProtocolPlugin):
             msgs.append({"role": "user" if t.speaker == "seeker" else "assistant", "content": t.text})
         return msgs
 
-    async def score(self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]) -> list[ScoreRecord]:
+    async def score(
+        self, dialogue: DialogueRecord, judge: JudgeSeat | None, names: tuple[str, ...]
+    ) -> list[ScoreRecord]:
         assert judge is None  # self-scored: the engine calls no judge
         final = dialogue.state["patience"] if dialogue.state else None
         return [self_score(dialogue, "calm", None if final is None else max(0, min(5, final)))]

@@ -69,6 +69,11 @@ class _Shown:
     def average(self) -> float | None:
         return dialogue_average({k: r.score for k, r in self.recs.items()})
 
+    @property
+    def headline(self) -> str:
+        """What `average` is called: the average, or a spec's one metric when it has no average."""
+        return "average" if self.spec.average or len(self.spec.metrics) != 1 else self.spec.metrics[0].name
+
 
 @dataclass
 class _CardGroup:
@@ -86,7 +91,7 @@ def _dialogue(s: _Shown) -> str:
     status = FAILED if d.status != "ok" else "ok"
     search = f"{d.model} {d.status}".lower()
     return (f'<details class="dlg" open data-search="{e(search)}"><summary><b>{e(d.model)}</b> · {status} · '
-            f"average {e(_avg(s.average))}</summary>\n{transcript_html(d, s.spec)}\n"
+            f"{e(s.headline)} {e(_avg(s.average))}</summary>\n{transcript_html(d, s.spec)}\n"
             f"{scores_html(s.recs, s.metrics, s.judge)}</details>")
 
 
@@ -96,7 +101,7 @@ def _score_table(g: _CardGroup) -> str:
     if not metrics or len(g.items) < 2:
         return ""
     rows = []
-    for m in [*metrics, "average"]:
+    for m in [*metrics, *(["average"] if g.items[0].headline == "average" else [])]:
         vals = [s.average if m == "average" else (r.score if (r := s.recs.get(m)) is not None else None)
                 for s in g.items]
         known = [v for v in vals if v is not None]
