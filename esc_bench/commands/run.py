@@ -1,11 +1,8 @@
-"""`esc-bench [run]`: plan, simulate, judge, write the leaderboard, print the tables."""
+"""`esc-bench [run]`: its arguments, read into `RunOptions` for the engine's run session."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shlex
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,11 +10,7 @@ from esc_bench.commands._output import seed
 from esc_bench.errors import UserError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from esc_bench.engine.plan import RunOptions, RunPlan
-    from esc_bench.engine.runner import RunOutcome
-    from esc_bench.records import Leaderboard
+    from esc_bench.engine.plan import RunOptions
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -108,112 +101,7 @@ def _split(value: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from esc_bench.console import make_console
-    from esc_bench.engine.plan import build_plan
-    from esc_bench.engine.runner import sigterm_as_interrupt
+    from esc_bench.engine.session import run_session
 
     console = make_console(pipe_width=160)  # a pipe or file gets wide tables rather than cut ones
-    opts = options_from_args(args)
-    with sigterm_as_interrupt():  # SIGTERM at any moment ends the command as Ctrl-C does
-        plan = build_plan(opts)  # every check happens here, before any model is called
-        try:  # build_plan locked the run folder before reading it; it stays locked to the end
-            for tp in plan.tasks:
-                if opts.judge and not tp.protocol.spec.judged:
-                    console.print(f"note: task {tp.name} scores itself (protocol {tp.protocol.name}): "
-                                  f"--judge {opts.judge} is ignored for it", highlight=False)
-            return execute_plan(plan, console, scale=args.scale)
-        finally:
-            plan.run_dir.release()
-
-
-def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
-    from esc_bench.console import styled
-    from esc_bench.engine.finalize import build_run_leaderboard
-    from esc_bench.engine.runner import execute
-
-    opts = plan.options
-    verb = "resuming" if plan.resuming else "run"
-    console.print(
-        styled("esc-bench", "bold", f" {verb} {plan.run_id}: {len(plan.tasks)} task(s) × "
-               f"{len(plan.supporters)} model(s) = {plan.n_dialogues()} dialogues → {plan.run_dir.path}"),
-        highlight=False,
-    )
-    budgets = [(len(tp.cards) * len(plan.supporters), tp.protocol.call_budget(tp.rounds)) for tp in plan.tasks]
-    seeker = sum(n * b.seeker for n, b in budgets)
-    supporter = sum(n * b.supporter for n, b in budgets)
-    judged = 0 if opts.skip_judge else sum(n * b.judge for n, b in budgets)
-    console.print(
-        f"at most {seeker} seeker + {supporter} supporter + {judged} judge calls, before retries"
-        + (" (finished work in the folder is skipped)" if plan.resuming else ""),
-        highlight=False,
-    )
-    try:
-        # The leaderboard is written inside the run, before the manifest says `completed`.
-        def finish() -> Leaderboard:
-            return build_run_leaderboard(plan.run_dir, seed=opts.seed)
-
-        outcome = asyncio.run(execute(plan, console, finish=finish))
-        return _end_of_run(plan, outcome, console, scale)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the run loop (e.g. while printing)
-        return _interrupted(plan)
-
-
-def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str) -> int:
-    from esc_bench.engine.finalize import build_run_leaderboard, print_summary
-
-    opts = plan.options
-    dialogues = list(plan.run_dir.latest_dialogues().values())
-    judge_of = {tp.name: tp.judge for tp in plan.tasks}
-    scores = [s for s in plan.run_dir.latest_scores().values() if judge_of.get(s.task) == s.judge]
-    board = outcome.final
-    if board is None:  # interrupted before the end: the tables of what is finished
-        board = build_run_leaderboard(plan.run_dir, seed=opts.seed)
-    print_summary(console, board, dialogues, scores, scale=scale)
-    console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
-    calls = sum(int(s.get("calls", 0)) for s in outcome.stats.values())
-    hits = sum(int(s.get("cache_hits", 0)) for s in outcome.stats.values())
-    if hits:
-        # A cached reply is last time's reply: say so, since a provider may have changed the model.
-        console.print(
-            f"note: {hits} of {calls} calls were answered from the response cache; "
-            "use --no-cache to ask the models afresh",
-            highlight=False,
-        )
-    if outcome.interrupted:
-        return _interrupted(plan)
-    planned = {(tp.name, m, c.id) for tp in plan.tasks for m in plan.supporters for c in tp.cards}
-    return exit_code(planned, dialogues, scores, opts.max_failures)
-
-
-def _interrupted(plan: RunPlan) -> int:
-    cmd = f"esc-bench resume {shlex.quote(str(plan.run_dir.path))}"
-    print(f"esc-bench: interrupted; finished work is saved. Resume with: {cmd}", file=sys.stderr)
-    return 130
-
-
-def exit_code(planned: set, dialogues: list, scores: list, max_failures: str) -> int:
-    """1 when more dialogues than allowed are incomplete: failed, or not fully scored (a judge
-    call that failed, or a judge reply with no score in it: a missing score)."""
-    from esc_bench.engine.plan import parse_max_failures
-
-    failed = {d.key for d in dialogues if d.status != "ok" and d.key in planned}
-    errored = {(s.task, s.model, s.card_id) for s in scores if s.error is not None} & planned
-    missing = {(s.task, s.model, s.card_id) for s in scores if s.error is None and s.score is None} & planned
-    bad = len(failed | errored | missing)
-    kind, limit = parse_max_failures(max_failures)
-    allowed = limit if kind == "count" else limit * max(1, len(planned))
-    if bad <= allowed:
-        return 0
-    parts = [f"{len(failed)} failed"]
-    if errored - failed:
-        parts.append(f"{len(errored - failed)} with a failed judge call")
-    if missing - failed - errored:
-        parts.append(f"{len(missing - failed - errored)} with a score the judge did not give")
-    hint = "rerun the same command to retry failed dialogues and judge calls"
-    if missing:
-        hint += "; a reply with no score stays missing: try another judge (esc-bench score DIR --judge NAME)"
-    print(
-        f"esc-bench: {bad} of {len(planned)} dialogues are incomplete ({', '.join(parts)}; "
-        f"allowed: {max_failures}); {hint}",
-        file=sys.stderr,
-    )
-    return 1
+    return run_session(options_from_args(args), console, scale=args.scale)

@@ -31,26 +31,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esc_bench.engine.runner import sigterm_as_interrupt
+    from esc_bench.engine.session import holding
     from esc_bench.store.run_dir import RunDir
 
     run_dir = RunDir(args.run_dir.resolve())
     if not run_dir.exists():
         run_dir.read_manifest()  # the one-line "not a run folder" error, creating nothing
-    with sigterm_as_interrupt(), run_dir.lock():  # locked before anything in the folder is read
+    with holding(run_dir):  # locked before anything in the folder is read
         return _score(args, run_dir)
 
 
 def _score(args: argparse.Namespace, run_dir: RunDir) -> int:
-    import asyncio
-
-    from esc_bench.analysis.tables import render_leaderboard
     from esc_bench.commands.resume import recorded_run_args
-    from esc_bench.commands.run import exit_code, options_from_args
-    from esc_bench.console import make_console, styled
-    from esc_bench.engine.finalize import build_run_leaderboard, judge_error_summary
-    from esc_bench.engine.plan import build_plan
-    from esc_bench.engine.runner import execute
+    from esc_bench.commands.run import options_from_args
+    from esc_bench.console import make_console
+    from esc_bench.engine.session import score_session
 
     extra_models = [p.resolve() for p in args.model_configs]  # before recorded_run_args changes folder
     extra_tasks = [p.resolve() for p in args.tasks_dir]
@@ -68,25 +63,5 @@ def _score(args: argparse.Namespace, run_dir: RunDir) -> int:
     parsed.argv = list(args.argv)
     opts = options_from_args(parsed)
     opts.score_only = True
-    plan = build_plan(opts)
-    try:
-        console = make_console()
-        console.print(styled("esc-bench", "bold", f" scoring {run_dir.path} with judge {args.judge}"), highlight=False)
-        own = {t.get("judge") for t in run_dir.read_manifest().tasks.values()}
-        board_judge = None if args.judge in own else args.judge
-
-        def finish():
-            return build_run_leaderboard(run_dir, seed=opts.seed, judge=board_judge)
-
-        outcome = asyncio.run(execute(plan, console, finish=finish))  # the board, then `completed`
-        board = outcome.final if outcome.final is not None else finish()
-        render_leaderboard(board, console, scale=args.scale)
-        scores = [s for s in run_dir.latest_scores().values() if s.judge == args.judge]
-        for line in judge_error_summary(scores):
-            console.print(styled("failed", "red", f" {line}"), highlight=False, soft_wrap=True)
-        if outcome.interrupted:
-            return 130
-        dialogues = [d for d in run_dir.latest_dialogues().values() if d.status == "ok"]
-        return exit_code({d.key for d in dialogues}, [], scores, opts.max_failures)
-    finally:
-        plan.run_dir.release()
+    own = {str(t.get("judge")) for t in run_dir.read_manifest().tasks.values()}
+    return score_session(opts, make_console(), judge=args.judge, own_judges=own, scale=args.scale)

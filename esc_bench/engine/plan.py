@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from esc_bench.config.loader import ModelRegistry, TaskRegistry
 from esc_bench.config.schema import ModelConfig, TaskConfig
@@ -59,6 +60,7 @@ class RunPlan:
     models: dict[str, ModelConfig]  # every model the run calls, by name
     config_hashes: dict[str, str]
     resuming: bool = False
+    failure_budget: FailureBudget = field(default_factory=lambda: FailureBudget("count", 0.0))
 
     def n_dialogues(self) -> int:
         return len(self.supporters) * sum(len(t.cards) for t in self.tasks)
@@ -75,7 +77,7 @@ def build_plan(opts: RunOptions) -> RunPlan:
         raise UserError("--tasks is empty: name tasks or groups, or 'all'")
     if opts.limit is not None and opts.limit < 1:
         raise UserError("--limit must be at least 1")
-    parse_max_failures(opts.max_failures)
+    failure_budget = parse_max_failures(opts.max_failures)
 
     task_reg = TaskRegistry(opts.tasks_dirs)
     model_reg = ModelRegistry(opts.model_configs)
@@ -128,7 +130,7 @@ def build_plan(opts: RunOptions) -> RunPlan:
     except BaseException:
         run_dir.release()
         raise
-    return RunPlan(run_id, run_dir, opts, supporters, plans, models, hashes, resuming)
+    return RunPlan(run_id, run_dir, opts, supporters, plans, models, hashes, resuming, failure_budget)
 
 
 def _read_run_folder(run_dir: RunDir, hashes: dict[str, str], fresh_id: str) -> tuple[str, bool]:
@@ -179,7 +181,17 @@ def new_run_id(hashes: dict[str, str]) -> str:
     return f"{stamp}-{digest}"
 
 
-def parse_max_failures(value: str) -> tuple[str, float]:
+class FailureBudget(NamedTuple):
+    """How many planned dialogues may fail before a run's exit code is 1: a count or a fraction."""
+
+    kind: str  # "count" | "fraction"
+    limit: float
+
+    def allowed(self, planned: int) -> float:
+        return self.limit if self.kind == "count" else self.limit * max(1, planned)
+
+
+def parse_max_failures(value: str) -> FailureBudget:
     """'3' -> at most 3 failed dialogues; '0.05' or '5%' -> at most that fraction."""
     v = str(value).strip()
     try:
@@ -187,15 +199,15 @@ def parse_max_failures(value: str) -> tuple[str, float]:
             frac = float(v[:-1]) / 100
             if not 0 <= frac <= 1:
                 raise ValueError
-            return ("fraction", frac)
+            return FailureBudget("fraction", frac)
         if "." in v:
             frac = float(v)
             if not 0 <= frac <= 1:
                 raise ValueError
-            return ("fraction", frac)
+            return FailureBudget("fraction", frac)
         n = int(v)
         if n < 0:
             raise ValueError
-        return ("count", float(n))
+        return FailureBudget("count", float(n))
     except ValueError:
         raise UserError(f"--max-failures {value!r}: give a count (3), a fraction (0.05) or a percentage (5%)") from None
