@@ -65,7 +65,7 @@ def test_unknown_model_suggests_close_names(tmp_path: Path) -> None:
 
 def test_raw_provider_string_is_a_model(tmp_path: Path) -> None:
     cfg = ModelRegistry([tmp_path], builtin=False).get("openai/some-model")
-    assert cfg.model == "openai/some-model" and cfg.backend == "litellm"
+    assert cfg.model == "openai/some-model" and cfg.backend == "openai"  # the thin client (issue 9 §3)
 
 
 def test_task_include_inherits_and_overrides(tmp_path: Path) -> None:

@@ -22,29 +22,12 @@ from typing import Any
 import aiohttp
 
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
+from esc_bench.config.providers import OPENAI_COMPATIBLE, openai_endpoint, openai_params, token_prices
 from esc_bench.config.schema import ModelConfig
 
-DEFAULT_API_BASE = "https://api.openai.com/v1"
-
-# litellm-style provider prefixes that name an OpenAI-compatible server, not part of the model.
-PROVIDER_PREFIXES = frozenset(
-    {
-        "openai",
-        "hosted_vllm",
-        "vllm",
-        "sglang",
-        "ollama",
-        "ollama_chat",
-        "lm_studio",
-        "llamafile",
-        "llamacpp",
-        "llama_cpp",
-        "custom_openai",
-        "openai_like",
-        "text-completion-openai",
-        "litellm_proxy",
-    }
-)
+# Provider prefixes that name an OpenAI-compatible server, not part of the model: the table's,
+# and a few more spellings of local servers.
+PROVIDER_PREFIXES = frozenset(OPENAI_COMPATIBLE) | {"vllm", "sglang", "llamacpp", "llama_cpp", "text-completion-openai"}
 
 _MAX_MESSAGE = 200
 _SECRETISH = re.compile(r"(?i)(bearer\s+)\S+|\bsk-[A-Za-z0-9_\-]{6,}")
@@ -67,10 +50,12 @@ def api_key_env_problem(config: ModelConfig) -> str | None:
     return None
 
 
-def read_api_key(config: ModelConfig) -> str | None:
-    """The key from `os.environ[config.api_key_env]`; BackendError(auth) if it is missing."""
+def read_api_key(config: ModelConfig, fallback_envs: tuple[str, ...] = ()) -> str | None:
+    """The key from `os.environ[config.api_key_env]` (BackendError(auth) if it is missing), or
+    else from the first of the provider's usual variables that is set (None: no key)."""
     if not config.api_key_env:
-        return None
+        values = (os.environ.get(name, "").strip() for name in fallback_envs)
+        return next((v for v in values if v), None)
     problem = api_key_env_problem(config)
     if problem:
         raise BackendError("auth", problem, retryable=False)
@@ -242,11 +227,16 @@ def partial_content(prefix: bytes) -> str | None:
 class OpenAIHTTPBackend(Backend):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        bases = [(b or DEFAULT_API_BASE).rstrip("/") for b in config.api_bases()]
+        endpoint = openai_endpoint(config.model, config.api_bases(), config.api_key_env)
+        self._problem = endpoint.problem  # caught at plan time (check_credentials); here, a call fails
+        bases = endpoint.bases or ["http://no-api-base"]
         self._urls = [f"{b}/chat/completions" for b in bases]
         self._proxies = [env_proxy(u) for u in self._urls]
         self._picker = ReplicaPicker(list(bases))
-        self._model = strip_provider(config.model)
+        self._model = endpoint.model
+        self._key_envs = endpoint.key_envs
+        # Priced from litellm's bundled price list (read as a file) on the provider's own service.
+        self._prices = token_prices(config.model) if endpoint.own_service else None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._headers: dict[str, str] | None = None
@@ -259,7 +249,7 @@ class OpenAIHTTPBackend(Backend):
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             # (A session from another, finished loop cannot be closed from here; drop it.)
-            self._key = read_api_key(self.config)
+            self._key = read_api_key(self.config, self._key_envs)
             headers = {"Content-Type": "application/json", "Accept": "application/json"}
             if self._key:
                 headers["Authorization"] = f"Bearer {self._key}"
@@ -276,8 +266,10 @@ class OpenAIHTTPBackend(Backend):
         return self._session
 
     async def chat(self, request: ChatRequest) -> ChatResult:
+        if self._problem:
+            raise BackendError("bad_request", self._problem, retryable=False)
         session = self._get_session()
-        payload = dict(self.merged_params(request))
+        payload = openai_params(self._model, dict(self.merged_params(request)))
         payload["model"] = request.adapter or self._model
         payload["messages"] = request.messages
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -317,7 +309,10 @@ class OpenAIHTTPBackend(Backend):
             raise BackendError(
                 "bad_response", self._clean(f"reply is not JSON: {body[:60]!r}"), status=status
             ) from None
-        return parse_completion(parsed)
+        result = parse_completion(parsed)
+        if self._prices is not None:
+            result.cost = result.prompt_tokens * self._prices[0] + result.completion_tokens * self._prices[1]
+        return result
 
     def _runaway(self, prefix: bytes) -> ChatResult:
         """A reply too long to read whole: the beginning of its text, marked cut."""

@@ -47,8 +47,13 @@ def check_credentials(config: ModelConfig) -> None:
         return
     if config.backend == "openai":
         from esc_bench.backends.openai_http import api_key_env_problem
+        from esc_bench.config.providers import openai_endpoint
 
         problem = api_key_env_problem(config)
+        if problem is None:
+            problem = openai_endpoint(config.model, config.api_bases(), config.api_key_env).problem
+            if problem:
+                problem = f"model {config.name or config.model!r}: {problem}"
     else:
         from esc_bench.backends.litellm_backend import missing_credentials
 

@@ -175,8 +175,10 @@ class ModelRegistry:
         if name in self.files:
             cfg = load_file(ModelConfig, self.files[name], name=name)
         else:
+            from esc_bench.config.providers import raw_model_settings
+
             self._check_raw(name)
-            cfg = ModelConfig(name=name, model=name)
+            cfg = ModelConfig(name=name, model=name, **raw_model_settings(name))
         self._cache[name] = cfg
         return cfg
 

@@ -33,6 +33,7 @@ class ModelConfig(_Strict):
 
     name: str = ""  # filled from the file stem, not written in YAML
     description: str | None = None
+    # Absent: the thin client (openai) for what speaks the OpenAI API, else litellm (providers.default_backend).
     backend: BackendKind = "litellm"
     model: str = Field(min_length=1)  # litellm model string, served name, or local path / hub id
     api_base: str | list[str] | None = None  # a list = replicas, load-balanced
@@ -60,6 +61,15 @@ class ModelConfig(_Strict):
     batch_wait_ms: float = Field(default=5.0, ge=0)
     trust_remote_code: bool = False
     adapters: dict[str, str] = Field(default_factory=dict)  # name -> path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_backend(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "backend" not in data and isinstance(data.get("model"), str):
+            from esc_bench.config.providers import default_backend
+
+            data = {**data, "backend": default_backend(data["model"], data.get("api_base"))}
+        return data
 
     @field_validator("api_key_env")
     @classmethod

@@ -23,7 +23,7 @@ def usage_line(stats: dict[str, Any]) -> str:
     tokens = sum(getattr(s, "prompt_tokens", 0) + getattr(s, "completion_tokens", 0) for s in stats.values())
     costs = [getattr(s, "cost", None) for s in stats.values()]
     known = [c for c in costs if c]
-    cost = f" · ${sum(known):.4f}" if known else ""
+    cost = f" · ${sum(known):.4f}" if known else " · cost unknown"
     return f"calls {calls} · cached {hits} · retries {retries} · tokens {tokens:,}{cost}"
 
 
