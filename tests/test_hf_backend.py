@@ -359,7 +359,9 @@ def test_esc_rank_defaults_to_float16_like_upstream():
     assert ModelRegistry().get("esc-rank").dtype == "float16"
 
 
-@pytest.mark.parametrize(("dtype", "expected"), [("float16", "float16"), ("bfloat16", "bfloat16"), ("fp16", "float16")])
+@pytest.mark.parametrize(
+    ("dtype", "expected"), [("float16", "float16"), ("bfloat16", "bfloat16"), ("fp16", "float16")]
+)
 async def test_dtype_option_sets_the_weights_precision(models, dtype, expected):
     backend = HFBackend(_cfg(models["llama"], dtype=dtype, adapters={"fluency_en": models["adapters"]["fluency_en"]}))
     try:

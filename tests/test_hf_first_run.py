@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from esc_bench.cli import main  # noqa: E402
-from esc_bench.config.loader import ModelRegistry, builtin_dir  # noqa: E402
-from esc_bench.dimensions import DIMENSIONS  # noqa: E402
-from esc_bench.records import DialogueRecord, ScoreRecord  # noqa: E402
-from esc_bench.store.jsonl import read_records  # noqa: E402
-from tests.support.tiny_models import make_tiny_lm  # noqa: E402
+from esc_bench.cli import main
+from esc_bench.config.loader import ModelRegistry, builtin_dir
+from esc_bench.dimensions import DIMENSIONS
+from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.store.jsonl import read_records
+from tests.support.tiny_models import make_tiny_lm
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NAME = "qwen2.5-0.5b"

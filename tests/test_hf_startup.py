@@ -18,10 +18,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from esc_bench.dimensions import DIMENSIONS  # noqa: E402
-from esc_bench.records import DialogueRecord, ScoreRecord  # noqa: E402
-from esc_bench.store.jsonl import read_records  # noqa: E402
-from tests.support.tiny_models import make_lora_adapters, make_tiny_lm  # noqa: E402
+from esc_bench.dimensions import DIMENSIONS
+from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.store.jsonl import read_records
+from tests.support.tiny_models import make_lora_adapters, make_tiny_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,9 @@ def three_models(tmp_path_factory) -> dict[str, Path]:
 def _fresh_python(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_a_run_with_three_local_models_completes(tmp_path: Path, three_models) -> None:
