@@ -27,7 +27,7 @@ def test_the_leaderboard_is_written_before_the_manifest_says_completed(tmp_path:
     from esc_bench.engine import finalize
 
     seen: list[str] = []
-    original = finalize.build_run_leaderboard
+    original = finalize.end_of_run
 
     def watched(run_dir, **kw):
         board = original(run_dir, **kw)
@@ -35,7 +35,7 @@ def test_the_leaderboard_is_written_before_the_manifest_says_completed(tmp_path:
         seen.append(json.loads(run_dir.manifest_path.read_text())["invocations"][-1]["status"])
         return board
 
-    monkeypatch.setattr(finalize, "build_run_leaderboard", watched)
+    monkeypatch.setattr(finalize, "end_of_run", watched)
     with FakeOpenAI() as srv:
         models, tasks = write_configs(tmp_path, srv.url)
         out = tmp_path / "run"
@@ -61,7 +61,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-@pytest.mark.parametrize(("step", "status"), [("build_run_leaderboard", "interrupted"), ("print_summary", "completed")])
+@pytest.mark.parametrize(("step", "status"), [("end_of_run", "interrupted"), ("print_summary", "completed")])
 def test_sigterm_at_the_end_of_a_run_is_an_interruption(tmp_path: Path, step: str, status: str) -> None:
     with FakeOpenAI() as srv:
         models, tasks = write_configs(tmp_path, srv.url)

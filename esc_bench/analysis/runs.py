@@ -50,14 +50,17 @@ def task_settings(manifest: Manifest, task: str) -> dict[str, Any]:
     }
 
 
-def load_run(path: Path, *, judge: str | None = None) -> LoadedRun:
-    """One run folder's latest dialogues and the scores of each task's judge (or `judge`)."""
+def load_run(path: Path, *, judge: str | None = None, slim: bool = False) -> LoadedRun:
+    """One run folder's latest dialogues and the scores of each task's judge (or `judge`).
+
+    slim: records without their text (RunDir.latest_dialogues), for tallies over a large run.
+    """
     rd = RunDir(Path(path))
     if not rd.path.is_dir():
         raise UserError(f"{rd.path} is not a folder")
     manifest = rd.read_manifest()
-    dialogues = list(rd.latest_dialogues().values())
-    all_scores = list(rd.latest_scores().values())
+    dialogues = list(rd.latest_dialogues(slim=slim).values())
+    all_scores = list(rd.latest_scores(slim=slim).values())
     tasks = list(dict.fromkeys([*manifest.tasks, *(d.task for d in dialogues)]))
     judges_present = Counter(s.judge for s in all_scores)
     if judge is not None and all_scores and judge not in judges_present:

@@ -56,6 +56,9 @@ def _clean(values: Sequence[float | None]) -> np.ndarray:
     return arr[~np.isnan(arr)]
 
 
+_BLOCK_VALUES = 1 << 18  # resampled values drawn at a time by the percentile bootstrap (2 MB)
+
+
 def bootstrap_mean_ci(
     values: Sequence[float],
     *,
@@ -90,8 +93,14 @@ def _bootstrap_mean(arr: np.ndarray, *, confidence: float, n_resamples: int, see
     if method == "percentile":
         # The percentile bootstrap needs no more than numpy; it spares every run scipy's ~2 s
         # import. tests/test_stats.py checks it against scipy.stats.bootstrap.
+        # Resampled in blocks of rows: memory stays small for thousands of values, and the draws
+        # (so the interval) are exactly those of one (n_resamples, n) draw.
         rng = np.random.default_rng(seed)
-        means = arr[rng.integers(0, arr.size, size=(n_resamples, arr.size))].mean(axis=1)
+        block = max(1, _BLOCK_VALUES // arr.size)
+        means = np.concatenate([
+            arr[rng.integers(0, arr.size, size=(min(block, n_resamples - i), arr.size))].mean(axis=1)
+            for i in range(0, n_resamples, block)
+        ])
         tail = (1 - confidence) / 2 * 100
         lo, hi = np.percentile(means, [tail, 100 - tail])
         return (float(lo), float(hi))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from rich.console import Console
 
@@ -12,8 +13,19 @@ from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
 from esc_bench.store.run_dir import RunDir
 
 
-def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None = None) -> Leaderboard:
-    """One entry per (task, supporter), scored by each task's judge (from the manifest).
+@dataclass
+class RunEnd:
+    """What the end of a run reports, read in one streaming pass over the folder: the board, and
+    each dialogue and score without its text (memory flat in their length, small per record)."""
+
+    board: Leaderboard
+    dialogues: list[DialogueRecord]
+    scores: list[ScoreRecord]  # the board's judge's
+
+
+def end_of_run(run_dir: RunDir, *, seed: int = 0, judge: str | None = None) -> RunEnd:
+    """One entry per (task, supporter), scored by each task's judge (from the manifest), written
+    to leaderboard.json.
 
     With `judge`, the board of a judge added later by `esc-bench score`, written beside the
     run's own as leaderboard.<judge>.json.
@@ -21,7 +33,8 @@ def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None =
     from esc_bench.analysis.leaderboard import run_leaderboard
     from esc_bench.analysis.runs import load_run
 
-    board = run_leaderboard(load_run(run_dir.path, judge=judge), seed=seed)
+    run = load_run(run_dir.path, judge=judge, slim=True)
+    board = run_leaderboard(run, seed=seed)
     if judge is None:
         run_dir.write_leaderboard(board)
     else:
@@ -29,7 +42,12 @@ def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None =
 
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", judge).strip(".") or "judge"
         write_json_atomic(run_dir.path / f"leaderboard.{safe}.json", board.model_dump(mode="json"))
-    return board
+    return RunEnd(board, run.dialogues, run.scores)
+
+
+def build_run_leaderboard(run_dir: RunDir, *, seed: int = 0, judge: str | None = None) -> Leaderboard:
+    """`end_of_run`'s board."""
+    return end_of_run(run_dir, seed=seed, judge=judge).board
 
 
 def failure_summary(dialogues: list[DialogueRecord]) -> list[str]:

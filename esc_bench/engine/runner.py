@@ -49,8 +49,8 @@ class RunOutcome:
 
 def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
     """What is left to do, given what the run folder already holds."""
-    done_dialogues = plan.run_dir.latest_dialogues() if plan.resuming else {}
-    done_scores = plan.run_dir.latest_scores() if plan.resuming else {}
+    done_dialogues = plan.run_dir.latest_dialogues(slim=True) if plan.resuming else {}
+    done_scores = plan.run_dir.latest_scores(slim=True) if plan.resuming else {}
     opts = plan.options
     items: list[WorkItem] = []
     skipped = 0
@@ -68,6 +68,11 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
                     skipped += 1
                     continue
                 items.append(WorkItem(tp, model, i, dialogue=prev, dimensions=todo))
+    # Only the dialogues left to score are read whole (the judge reads their text).
+    whole = plan.run_dir.dialogues_by_key({it.dialogue.key for it in items if it.dialogue is not None})
+    for it in items:
+        if it.dialogue is not None:
+            it.dialogue = whole[it.dialogue.key]
     return items, skipped
 
 

@@ -18,7 +18,7 @@ from esc_bench.console import styled
 from esc_bench.engine import finalize  # by module: tests replace its functions
 from esc_bench.engine.plan import FailureBudget, RunOptions, RunPlan, build_plan
 from esc_bench.engine.runner import RunOutcome, execute, sigterm_as_interrupt
-from esc_bench.records import DialogueRecord, Leaderboard, ScoreRecord
+from esc_bench.records import DialogueRecord, ScoreRecord
 from esc_bench.store.run_dir import RunDir
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
     )
     try:
         # The leaderboard is written inside the run, before the manifest says `completed`.
-        def finish() -> Leaderboard:
-            return finalize.build_run_leaderboard(plan.run_dir, seed=opts.seed)
+        def finish() -> finalize.RunEnd:
+            return finalize.end_of_run(plan.run_dir, seed=opts.seed)
 
         outcome = asyncio.run(execute(plan, console, finish=finish))
         return _end_of_run(plan, outcome, console, scale)
@@ -86,13 +86,11 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
 
 def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str) -> int:
     opts = plan.options
-    dialogues = list(plan.run_dir.latest_dialogues().values())
-    judge_of = {tp.name: tp.judge for tp in plan.tasks}
-    scores = [s for s in plan.run_dir.latest_scores().values() if judge_of.get(s.task) == s.judge]
-    board = outcome.final
-    if board is None:  # interrupted before the end: the tables of what is finished
-        board = finalize.build_run_leaderboard(plan.run_dir, seed=opts.seed)
-    finalize.print_summary(console, board, dialogues, scores, scale=scale)
+    end = outcome.final
+    if end is None:  # interrupted before the end: the tables of what is finished
+        end = finalize.end_of_run(plan.run_dir, seed=opts.seed)
+    dialogues, scores = end.dialogues, end.scores  # each without its text: one streaming pass
+    finalize.print_summary(console, end.board, dialogues, scores, scale=scale)
     console.print(f"results: {plan.run_dir.path}/leaderboard.json", highlight=False)
     calls = sum(int(s.get("calls", 0)) for s in outcome.stats.values())
     hits = sum(int(s.get("cache_hits", 0)) for s in outcome.stats.values())
@@ -125,18 +123,18 @@ def score_session(opts: RunOptions, console: Console, *, judge: str, own_judges:
         console.print(styled("esc-bench", "bold", f" scoring {run_dir.path} with judge {judge}"), highlight=False)
         board_judge = None if judge in own_judges else judge
 
-        def finish() -> Leaderboard:
-            return finalize.build_run_leaderboard(run_dir, seed=opts.seed, judge=board_judge)
+        def finish() -> finalize.RunEnd:
+            return finalize.end_of_run(run_dir, seed=opts.seed, judge=board_judge)
 
         outcome = asyncio.run(execute(plan, console, finish=finish))  # the board, then `completed`
-        board = outcome.final if outcome.final is not None else finish()
-        render_leaderboard(board, console, scale=scale)
-        scores = [s for s in run_dir.latest_scores().values() if s.judge == judge]
+        end = outcome.final if outcome.final is not None else finish()
+        render_leaderboard(end.board, console, scale=scale)
+        scores = [s for s in end.scores if s.judge == judge]
         for line in finalize.judge_error_summary(scores):
             console.print(styled("failed", "red", f" {line}"), highlight=False, soft_wrap=True)
         if outcome.interrupted:
             return 130
-        dialogues = [d for d in run_dir.latest_dialogues().values() if d.status == "ok"]
+        dialogues = [d for d in end.dialogues if d.status == "ok"]
         return exit_code({d.key for d in dialogues}, [], scores, plan.failure_budget, opts.max_failures)
 
 

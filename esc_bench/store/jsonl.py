@@ -26,18 +26,18 @@ def iter_records(path: Path, model: type[T]) -> Iterator[T]:
     """
     if not path.exists():
         return
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    complete = lines[:-1]  # the part after the last newline is torn (or empty)
-    for lineno, raw in enumerate(complete, start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield model.model_validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "line"
-            raise DataError(f"{path}:{lineno}: not a valid {model.__name__} ({where}: {first['msg']})") from None
+    with open(path, "rb") as fh:  # line by line: a big file is never held whole
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                return  # the part after the last newline is torn (or empty)
+            if not raw.strip():
+                continue
+            try:
+                yield model.model_validate_json(raw)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ())) or "line"
+                raise DataError(f"{path}:{lineno}: not a valid {model.__name__} ({where}: {first['msg']})") from None
 
 
 def read_records(path: Path, model: type[T]) -> list[T]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esc_bench.errors import UserError
-from esc_bench.records import DialogueRecord, Leaderboard, ProtocolSpec, ScoreRecord
-from esc_bench.store.jsonl import JsonlWriter, read_records, write_json_atomic
+from esc_bench.records import DialogueRecord, Leaderboard, ProtocolSpec, ScoreRecord, Turn
+from esc_bench.store.jsonl import JsonlWriter, iter_records, read_records, write_json_atomic
 
 MANIFEST = "manifest.json"
 DIALOGUES = "dialogues.jsonl"
@@ -166,16 +167,30 @@ class RunDir:
     def read_scores(self) -> list[ScoreRecord]:
         return read_records(self.scores_path, ScoreRecord)
 
-    def latest_dialogues(self) -> dict[tuple[str, str, str], DialogueRecord]:
-        """The last record per (task, model, card): a rerun's success replaces an old failure."""
+    def latest_dialogues(self, *, slim: bool = False) -> dict[tuple[str, str, str], DialogueRecord]:
+        """The last record per (task, model, card): a rerun's success replaces an old failure.
+
+        slim: each record without its text (see `dialogue_facts`), for tallies over a large run.
+        """
         out: dict[tuple[str, str, str], DialogueRecord] = {}
-        for rec in self.read_dialogues():
+        for rec in iter_records(self.dialogues_path, DialogueRecord):
+            rec = dialogue_facts(rec) if slim else rec
             out[rec.key] = rec
         return out
 
-    def latest_scores(self) -> dict[tuple[str, str, str, str, str], ScoreRecord]:
+    def dialogues_by_key(self, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], DialogueRecord]:
+        """The latest whole record of each of `keys` (the others are not kept)."""
+        out: dict[tuple[str, str, str], DialogueRecord] = {}
+        for rec in iter_records(self.dialogues_path, DialogueRecord) if keys else ():
+            if rec.key in keys:
+                out[rec.key] = rec
+        return out
+
+    def latest_scores(self, *, slim: bool = False) -> dict[tuple[str, str, str, str, str], ScoreRecord]:
+        """The last record per (task, model, card, judge, dimension); slim: see `score_facts`."""
         out: dict[tuple[str, str, str, str, str], ScoreRecord] = {}
-        for rec in self.read_scores():
+        for rec in iter_records(self.scores_path, ScoreRecord):
+            rec = score_facts(rec) if slim else rec
             out[rec.key] = rec
         return out
 
@@ -226,6 +241,46 @@ def _take_lock(path: Path, folder: Path) -> IO[bytes]:
         fh.close()  # its holder removed that lock file as it left: take the folder's new one
         folder.mkdir(parents=True, exist_ok=True)
     raise UserError(f"{folder} is in use by another esc-bench process; wait for it or stop it")
+
+
+_KEPT_REPLY = 300  # characters of a reply with no score kept in a slim score record
+# Every field is set in a slim record: one shared set, not one per record (it never grows).
+_DIALOGUE_FIELDS = set(DialogueRecord.model_fields)
+_SCORE_FIELDS = set(ScoreRecord.model_fields)
+_TURN_FIELDS = set(Turn.model_fields)
+
+
+def dialogue_facts(d: DialogueRecord) -> DialogueRecord:
+    """A dialogue without its text: status, error, end, and the seeker's non-text state per turn
+    (what tallies, leaderboards and trajectories read). Its memory does not grow with the text."""
+    turns = [
+        Turn.model_construct(_TURN_FIELDS, speaker=t.speaker, text="", state=_numbers(t.state), cut=False)
+        for t in d.transcript if t.speaker == "seeker" and t.state
+    ]
+    return DialogueRecord.model_construct(
+        _DIALOGUE_FIELDS, task=sys.intern(d.task), model=sys.intern(d.model), card_id=d.card_id, language=d.language,
+        source=_intern(d.source), category=_intern(d.category), card=None, status=d.status, transcript=turns,
+        error=d.error, started=d.started, duration_s=d.duration_s, usage={}, card_sha=d.card_sha,
+        end=_intern(d.end), state=_numbers(d.state),
+    )
+
+
+def score_facts(s: ScoreRecord) -> ScoreRecord:
+    """A score without the judge's reply (kept, cut short, only when it gave no score)."""
+    raw = s.raw[:_KEPT_REPLY] if s.raw is not None and s.score is None and s.error is None else None
+    return ScoreRecord.model_construct(
+        _SCORE_FIELDS, task=sys.intern(s.task), model=sys.intern(s.model), card_id=sys.intern(s.card_id),
+        judge=sys.intern(s.judge), dimension=sys.intern(s.dimension), score=s.score, raw=raw,
+        attempts=s.attempts, expected=s.expected, probs=None, error=s.error, usage=None, cut=s.cut,
+    )
+
+
+def _intern(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
+def _numbers(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if state is None else {k: v for k, v in state.items() if not isinstance(v, str)}
 
 
 def config_differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
