@@ -324,3 +324,28 @@ def test_chart_legends_stay_legible_with_many_long_model_names() -> None:
             assert not legend.get_window_extent(renderer).overlaps(chart), make.__name__
     # the last character of a shortened name survives: versions stay apart
     assert charts.legend_label(names[11]).endswith("-v11") and charts.legend_label(names[10]).endswith("-v10")
+
+
+def test_html_browser_names_a_single_metric_and_shows_it_on_its_own_scale(tmp_path: Path) -> None:
+    from esc_bench.cli import main
+    from tests.support.fake_openai import FakeOpenAI
+    from tests.support.sage_seeker import SageSeeker
+    from tests.test_sage_e2e import run, write_setup
+
+    finals = {"up": 100, "down": 0, "bye": 40, "flat": 40}  # the scripted seeker's final emotions
+    with FakeOpenAI(reply=SageSeeker()) as srv:
+        models, tasks = write_setup(tmp_path, srv.url, tuple(finals))
+        assert run(models, tasks, tmp_path / "run", "--cache-dir", str(tmp_path / "c"), sups="sup-a,sup-b") == 0
+    out = tmp_path / "r.html"
+    assert main(["report", str(tmp_path / "run"), "-o", str(out)]) == 0
+    groups = _groups(out.read_text(encoding="utf-8"))
+    assert len(groups) == 4
+    for g in groups:
+        summary = re.search(r"<summary>(.*?)</summary>", g, re.S).group(1)
+        final = finals[re.search(r" · card (\w+) ", summary).group(1)]
+        # 'emotion 40', not 'average 40.00'
+        assert re.findall(r'<details class="dlg" open[^>]*><summary><b>sup-.</b> · ok · ([^<]+)</summary>', g) == [
+            f"emotion {final}"] * 2
+        assert f"sup-a {final} · sup-b {final}" in summary
+        rows = re.findall(r'<tr><td class="l">(?:<b>)?(\w+)', g.split('class="cardscores"')[1].split("</table>")[0])
+        assert rows == ["emotion"]  # no "average" of a single metric

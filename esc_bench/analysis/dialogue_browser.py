@@ -82,8 +82,14 @@ class _CardGroup:
     items: list[_Shown] = field(default_factory=list)
 
 
-def _avg(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}"
+def _avg(x: float | None, spec: ProtocolSpec | None = None) -> str:
+    """A score for the summaries: two decimals on a 0-4 scale ('2.43'); on a wide scale (SAGE's
+    0-100 emotion) one, and a whole number as such ('63')."""
+    if x is None:
+        return "–"
+    if spec is not None and max((m.high for m in spec.metrics), default=4) > 10:
+        return f"{x:.1f}".removesuffix(".0")
+    return f"{x:.2f}"
 
 
 def _dialogue(s: _Shown) -> str:
@@ -91,7 +97,7 @@ def _dialogue(s: _Shown) -> str:
     status = FAILED if d.status != "ok" else "ok"
     search = f"{d.model} {d.status}".lower()
     return (f'<details class="dlg" open data-search="{e(search)}"><summary><b>{e(d.model)}</b> · {status} · '
-            f"{e(s.headline)} {e(_avg(s.average))}</summary>\n{transcript_html(d, s.spec)}\n"
+            f"{e(s.headline)} {e(_avg(s.average, s.spec))}</summary>\n{transcript_html(d, s.spec)}\n"
             f"{scores_html(s.recs, s.metrics, s.judge)}</details>")
 
 
@@ -108,7 +114,7 @@ def _score_table(g: _CardGroup) -> str:
         top = max(known) if len(known) > 1 and len(set(known)) > 1 else None
         cells = "".join(
             (BEST_TD if v is not None and v == top else "<td>")
-            + e(_avg(v) if m == "average" else ("–" if v is None else v)) + "</td>"
+            + e(_avg(v, g.items[0].spec) if m == "average" else ("–" if v is None else f"{v:g}")) + "</td>"
             for v in vals)
         name = f"<b>{e(m)}</b>" if m == "average" else e(m)
         rows.append(f'<tr><td class="l">{name}</td>{cells}</tr>')
@@ -120,7 +126,8 @@ def _score_table(g: _CardGroup) -> str:
 def _group(g: _CardGroup, *, is_open: bool = False) -> str:
     first = next((s.d for s in g.items if s.d.card is not None), g.items[0].d)
     search = " ".join([g.task, g.card_id, source_name(first.source), first.category or ""]).lower()
-    models = " · ".join(f"{e(s.d.model)} {FAILED if s.d.status != 'ok' else e(_avg(s.average))}" for s in g.items)
+    models = " · ".join(f"{e(s.d.model)} {FAILED if s.d.status != 'ok' else e(_avg(s.average, s.spec))}"
+                        for s in g.items)
     opened = " open" if is_open else ""
     return (f'<details class="cardgroup"{opened} data-search="{e(search)}"><summary>{e(g.task)} · card {e(g.card_id)} '
             f'<span class="meta">({e(card_meta(first))})</span> · {models}</summary>\n'

@@ -58,7 +58,7 @@ def card_html(d: DialogueRecord) -> str:
     seeker was given, and, folded, the card's annotation (`base_biaozhu`), which the seeker never sees."""
     if d.card is None:
         return (f'<p class="meta">card {e(d.card_id)} ({e(card_meta(d))}); the run did not store the card '
-                "text (recorded before esc-bench stored it)</p>")
+                "text (imported results, or a run recorded before esc-bench stored cards)</p>")
     note = ""
     if d.card.base_biaozhu and d.card.base_biaozhu.strip() != d.card.base.strip():
         note = (f"<details><summary>the card's annotation (base_biaozhu; not given to the seeker)</summary>"
