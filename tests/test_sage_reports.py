@@ -76,7 +76,7 @@ def test_console_markdown_and_html_show_the_protocols_metrics(sage_run: Path, tm
     # each dialogue lists its own metric's score, not seven empty dimensions
     assert '<span class="dim">emotion</span> <b class="score">100</b>' in page and '"dim">fluency<' not in page
     # each dialogue's summary names its score as the protocol does: the final emotion, not an "average"
-    assert "<b>sup-a</b> · ok · emotion 100.00</summary>" in page and "· ok · average" not in page
+    assert "<b>sup-a</b> · ok · emotion 100</summary>" in page and "· ok · average" not in page
 
 
 def test_an_esc_eval_run_and_a_sage_run_in_one_report(sage_run: Path, tmp_path: Path) -> None:
