@@ -107,3 +107,11 @@ def test_the_compare_page_shows_each_seeker_lines_state(sage_run: Path, tmp_path
                  "-o", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
     assert '<div class="meta">emotion 50 (+10) — ' in page and '<div class="meta">emotion 30 (-10) — ' in page
+
+
+def test_compare_on_the_0_100_scale_leaves_the_emotion_as_it_is(sage_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(sage_run), "--model-a", "sup-a", "--model-b", "sup-b", "--scale", "100",
+                 "--format", "md", "-o", str(out)]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert "| emotion | 45.00 | 45.00 |" in md and "1125" not in md  # never x25: 0-100 already

@@ -21,6 +21,7 @@ from esc_bench.commands._output import (
     write_text,
 )
 from esc_bench.console import make_console
+from esc_bench.dimensions import SCALE_100
 from esc_bench.errors import UserError
 
 if TYPE_CHECKING:
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
             make_console(stderr=True).print(Text.assemble(("warning: ", "bold yellow"), line))
     tables = [pooled] if getattr(args, "pooled", False) else compare_per_task(a, b, **kw)
     scale = str(getattr(args, "scale", "4"))
+    factors = {m.to_100 for spec in pooled.specs.values() for m in spec.metrics}
+    if scale == "100" and float(SCALE_100) not in factors:
+        scale = "4"  # metrics already on 0-100 (or without a 0-100 view) are shown as they are, never x25
     out = getattr(args, "output", None)
     if fmt == "console":
         from esc_bench.analysis.compare_render import render_comparison
