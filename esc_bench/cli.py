@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = ["esc-bench", *args_in]
         return int(_load("run").run(args) or 0)
     except UserError as exc:
-        print(f"esc-bench: error: {exc}", file=sys.stderr)
+        print(f"esc-bench: error: {_redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("esc-bench: interrupted", file=sys.stderr)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # the environment: a path that is not a folder, a full disk, no permission
         name = type(exc).__name__
         what = f"{exc.strerror or name}: {exc.filename}" if exc.filename else str(exc) or name
-        print(f"esc-bench: error: {' '.join(what.split())[:300]}", file=sys.stderr)
+        print(f"esc-bench: error: {_redact(' '.join(what.split()))[:300]}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one line by default, the traceback on request
         import os
@@ -90,13 +90,19 @@ def main(argv: list[str] | None = None) -> int:
             tb = tb.tb_next
         if tb is not None:
             where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
-        msg = " ".join(str(exc).split())[:300]
+        msg = _redact(" ".join(str(exc).split()))[:300]
         print(
             f"esc-bench: internal error: {type(exc).__name__}: {msg}{where} "
             "(finished results are kept; set ESC_BENCH_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return 3
+
+
+def _redact(text: str) -> str:
+    from esc_bench.redact import redact
+
+    return redact(text)
 
 
 def entry() -> None:

@@ -13,6 +13,10 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     never half of one; on any failure the old file stays and the temporary one is removed. The file
     gets the usual permissions (0666 less the umask), as a plain open would give it."""
     path = Path(path)
+    if isinstance(data, str):  # text we wrote (bytes are downloads, checked against their sha256)
+        from esc_bench.redact import redact
+
+        data = redact(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -27,6 +27,7 @@ from urllib.parse import quote
 from esc_bench.backends.base import ChatRequest, ChatResult
 from esc_bench.config.paths import cache_dir
 from esc_bench.errors import DataError
+from esc_bench.redact import redact
 
 CACHE_FILE = "responses.sqlite"
 _FIELDS = tuple(f.name for f in dataclasses.fields(ChatResult) if f.name != "cached")
@@ -218,7 +219,7 @@ class ResponseCache:
 
     def put(self, key: str, result: ChatResult) -> None:
         data = {k: getattr(result, k) for k in _FIELDS}
-        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        raw = redact(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         with self._lock:
             if not self._writable or self._conn is None or self._closed:
                 return

@@ -20,6 +20,7 @@ from aiolimiter import AsyncLimiter
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.backends.cache import ResponseCache, cache_key
 from esc_bench.errors import DataError
+from esc_bench.redact import redact_error, redact_result
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ class ManagedBackend(Backend):
             key = cache_key(self.inner.identity(), request, params)
             hit = self.cache.get(key)
             if hit is not None:
+                hit = redact_result(hit)
                 self.stats.add_result(hit)
                 return hit
         tokens = estimate_tokens(request, params) if self._tpm is not None else 0
@@ -168,6 +170,7 @@ class ManagedBackend(Backend):
             try:
                 result = await self._attempt(request, tokens)
             except BackendError as err:
+                redact_error(err)  # a server may quote the request's key back
                 final = not err.retryable or attempt >= attempts_allowed
                 self.stats.add_error(err.kind, final)
                 if final:
@@ -176,7 +179,7 @@ class ManagedBackend(Backend):
                 await asyncio.sleep(self.backoff(attempt, err.retry_after))
                 continue
             break
-        result = bounded(result, self.config.max_reply_chars)
+        result = redact_result(bounded(result, self.config.max_reply_chars))
         if self.cache is not None and key is not None:
             try:
                 self.cache.put(key, result)

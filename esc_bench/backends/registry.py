@@ -11,6 +11,9 @@ from esc_bench.errors import UserError
 
 def make_backend(config: ModelConfig) -> Backend:
     """The bare backend for a model config (one attempt per call; wrap it in ManagedBackend)."""
+    from esc_bench.redact import watch_config
+
+    watch_config(config)  # its key and URL password are cut from everything written
     if config.backend == "openai":
         from esc_bench.backends.openai_http import OpenAIHTTPBackend
 

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 def write_text(text: str, path: Path | None) -> None:
     """To `path` (parents made), or to stdout when path is None or '-'."""
     if path is None or str(path) == "-":
-        sys.stdout.write(text)
+        from esc_bench.redact import redact
+
+        sys.stdout.write(redact(text))
         sys.stdout.flush()
         return
     path = Path(path)

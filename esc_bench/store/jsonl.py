@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from esc_bench.errors import DataError
 from esc_bench.files import write_atomic
+from esc_bench.redact import redact
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -76,7 +77,7 @@ class JsonlWriter:
         if not records:
             return
         fh = self._open()
-        payload = b"".join(r.model_dump_json().encode() + b"\n" for r in records)
+        payload = redact("".join(r.model_dump_json() + "\n" for r in records)).encode()
         fd = fh.fileno()
         start = os.fstat(fd).st_size
         try:

@@ -18,7 +18,8 @@ or queued for the next requests with `queue_faults`):
   server_error (500), unavailable (503), garbage (200, not JSON), wrong_shape (200, JSON without choices),
   empty (200, empty content), content_filter (finish_reason content_filter),
   hang (no reply for `hang_s`), drop (connection closed without a response),
-  auth (401), bad_request (400). `error_message` replaces the message of every error reply.
+  auth (401), bad_request (400). `error_message` replaces the message of every error reply;
+  `echo_auth` quotes the request's Authorization header in every reply and error message.
 
 Like a real server, it can also refuse: `served` (the model names it serves; others get 404) and
 `api_key` (requests without `Bearer <api_key>` get 401).
@@ -118,6 +119,7 @@ class FakeOpenAI:
         hang_s: float = 30.0,
         retry_after: str = "0",
         error_message: str | None = None,
+        echo_auth: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
         served: Iterable[str] | None = None,
@@ -135,6 +137,7 @@ class FakeOpenAI:
         self.hang_s = hang_s
         self.retry_after = retry_after  # the Retry-After value sent with the rate_limit fault
         self.error_message = error_message  # when set, the message of every error reply
+        self.echo_auth = echo_auth  # quote the request's Authorization header in every reply and error
         self.host = host
         self.port = port
         self._rng = random.Random(fault_seed)
@@ -243,8 +246,10 @@ class FakeOpenAI:
         self.stop()
 
     # ---- handlers --------------------------------------------------------------------
-    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-        return _error(status, self.error_message if self.error_message is not None else message, headers)
+    def _error(
+        self, status: int, message: str, headers: dict[str, str] | None = None, echo: str = ""
+    ) -> web.Response:
+        return _error(status, (self.error_message if self.error_message is not None else message) + echo, headers)
 
     def _pick_fault(self) -> str | None:
         with self._lock:
@@ -281,24 +286,25 @@ class FakeOpenAI:
     async def _respond(
         self, request: web.Request, body: Any, fault: str | None
     ) -> web.StreamResponse:
+        echo = f" (you sent: {request.headers.get('Authorization', '')})" if self.echo_auth else ""
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return self._error(400, "body must be JSON with a 'messages' list")
+            return self._error(400, "body must be JSON with a 'messages' list", echo=echo)
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided")
         if self.served is not None and body.get("model") not in self.served:
             return _error(404, f"The model `{body.get('model')}` does not exist.")
         if fault == "rate_limit":
-            return self._error(429, "rate limited", headers={"Retry-After": self.retry_after})
+            return self._error(429, "rate limited", headers={"Retry-After": self.retry_after}, echo=echo)
         if fault == "rate_limit_no_header":
-            return self._error(429, "rate limited")
+            return self._error(429, "rate limited", echo=echo)
         if fault == "server_error":
-            return self._error(500, "internal error")
+            return self._error(500, "internal error", echo=echo)
         if fault == "unavailable":
-            return self._error(503, "overloaded")
+            return self._error(503, "overloaded", echo=echo)
         if fault == "auth":
-            return self._error(401, "invalid api key")
+            return self._error(401, "invalid api key", echo=echo)
         if fault == "bad_request":
-            return self._error(400, "bad request")
+            return self._error(400, "bad request", echo=echo)
         if fault == "garbage":
             return web.Response(text="<html>upstream garbage", content_type="application/json")
         if fault == "wrong_shape":
@@ -314,7 +320,7 @@ class FakeOpenAI:
             return web.json_response(out)
         if isinstance(out, bytes):  # a raw body, sent as it is
             return web.Response(body=out, content_type="application/json")
-        text = "" if fault == "empty" else str(out)
+        text = "" if fault == "empty" else str(out) + echo
         finish = "content_filter" if fault == "content_filter" else "stop"
         return web.json_response(_completion(body, text, finish))
 
