@@ -40,7 +40,7 @@ E = TypeVar("E", bound=_Error)
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8  # a shorter value ("1", "true") is no key, and replacing it would garble text
-_KEY_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
+_KEY_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]*@")
 
 _watched: set[str] = set()  # variable names the model configs give as api_key_env
@@ -68,7 +68,7 @@ def add_secret(value: str | None) -> None:
 
 def secret_values() -> tuple[str, ...]:
     """Every secret value known now, longest first (so a key is cut whole, not a prefix of it)."""
-    found = {v for k, v in os.environ.items() if k in _watched or _KEY_NAME.search(k)} | _values
+    found = {v for k, v in os.environ.items() if k.upper().endswith(_KEY_SUFFIXES) or k in _watched} | _values
     return tuple(sorted((v for v in found if len(v.strip()) >= MIN_SECRET_CHARS), key=lambda v: (-len(v), v)))
 
 
