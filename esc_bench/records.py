@@ -6,6 +6,7 @@ esc_bench.store.run_dir.Manifest).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -270,3 +271,47 @@ class Leaderboard(BaseModel):
     def spec(self, task: str) -> ProtocolSpec:
         """A task's spec (ESC-Eval's seven dimensions for boards written before specs were kept)."""
         return self.specs.get(task, ESC_EVAL_SPEC)
+
+
+RunMode = Literal["run", "score"]
+
+
+class RunOptions(BaseModel):
+    """What a run was asked to do. The manifest keeps the last run's, with absolute paths, so
+    `resume` and `score` start from them wherever they are called from.
+
+    `mode`: "run" simulates what is left and judges it; "score" judges saved dialogues only.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str]
+    tasks: list[str]
+    simulator: str | None = None
+    judge: str | None = None
+    limit: int | None = None
+    output: Path | None = None
+    model_configs: list[Path] = Field(default_factory=list)
+    tasks_dirs: list[Path] = Field(default_factory=list)
+    seed: int = 0
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    max_failures: str = "0"
+    skip_judge: bool = False
+    mode: RunMode = "run"
+    preflight: bool = True  # one tiny call per model endpoint before the first dialogue
+    scale: Literal["4", "100"] = "4"  # of the console tables
+    argv: list[str] = Field(default_factory=list)
+
+    def resolved(self, base: Path) -> RunOptions:
+        """These options with every relative path taken from `base` (the folder the command ran in)."""
+
+        def at(p: Path) -> Path:
+            return p if p.is_absolute() else base / p
+
+        return self.model_copy(update={
+            "output": None if self.output is None else at(self.output),
+            "model_configs": [at(p) for p in self.model_configs],
+            "tasks_dirs": [at(p) for p in self.tasks_dirs],
+            "cache_dir": None if self.cache_dir is None else at(self.cache_dir),
+        })

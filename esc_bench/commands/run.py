@@ -10,7 +10,7 @@ from esc_bench.commands._output import seed
 from esc_bench.errors import UserError
 
 if TYPE_CHECKING:
-    from esc_bench.engine.plan import RunOptions
+    from esc_bench.records import RunOptions
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
-    from esc_bench.engine.plan import RunOptions
+    from esc_bench.records import RunOptions
 
     if not args.models:
         raise UserError("--models is required, e.g. --models gpt-4o,llama3 (see `esc-bench models`)")
@@ -91,6 +91,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         max_failures=args.max_failures,
         skip_judge=args.skip_judge,
         preflight=not getattr(args, "no_preflight", False),
+        scale=getattr(args, "scale", "4"),
         argv=list(getattr(args, "argv", ["esc-bench"])),
     )
 
@@ -104,4 +105,5 @@ def run(args: argparse.Namespace) -> int:
     from esc_bench.engine.session import run_session
 
     console = make_console(pipe_width=160)  # a pipe or file gets wide tables rather than cut ones
-    return run_session(options_from_args(args), console, scale=args.scale)
+    opts = options_from_args(args)
+    return run_session(opts, console, scale=opts.scale)

@@ -42,26 +42,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace, run_dir: RunDir) -> int:
-    from esc_bench.commands.resume import recorded_run_args
-    from esc_bench.commands.run import options_from_args
+    from esc_bench.commands.resume import recorded_options
     from esc_bench.console import make_console
     from esc_bench.engine.session import score_session
 
-    extra_models = [p.resolve() for p in args.model_configs]  # before recorded_run_args changes folder
-    extra_tasks = [p.resolve() for p in args.tasks_dir]
-    cache_dir = args.cache_dir.resolve() if args.cache_dir else None
-    parsed = recorded_run_args(run_dir.path)
     if not run_dir.dialogues_path.exists():
         raise UserError(f"{run_dir.path} has no dialogues to score")
-    parsed.model_configs = [*extra_models, *parsed.model_configs]
-    parsed.tasks_dir = [*extra_tasks, *parsed.tasks_dir]
-    parsed.judge = args.judge
-    parsed.no_cache = args.no_cache
-    parsed.cache_dir = cache_dir
-    parsed.skip_judge = False
-    parsed.no_preflight = args.no_preflight
-    parsed.argv = list(args.argv)
-    opts = options_from_args(parsed)
-    opts.score_only = True
+    recorded = recorded_options(run_dir.path)
+    opts = recorded.model_copy(update={
+        "model_configs": [*(p.resolve() for p in args.model_configs), *recorded.model_configs],
+        "tasks_dirs": [*(p.resolve() for p in args.tasks_dir), *recorded.tasks_dirs],
+        "judge": args.judge,
+        "use_cache": not args.no_cache,
+        "cache_dir": args.cache_dir.resolve() if args.cache_dir else None,
+        "skip_judge": False,
+        "preflight": not args.no_preflight,
+        "argv": list(args.argv),
+        "mode": "score",
+    })
     own = {str(t.get("judge")) for t in run_dir.read_manifest().tasks.values()}
     return score_session(opts, make_console(), judge=args.judge, own_judges=own, scale=args.scale)

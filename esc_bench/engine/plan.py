@@ -12,28 +12,8 @@ from esc_bench.config.loader import ModelRegistry, TaskRegistry
 from esc_bench.config.schema import ModelConfig, TaskConfig
 from esc_bench.errors import ConfigError, UserError
 from esc_bench.protocols.base import SELF_JUDGE, ProtocolPlugin
-from esc_bench.records import Card
+from esc_bench.records import Card, RunOptions
 from esc_bench.store.run_dir import RunDir, config_differences
-
-
-@dataclass
-class RunOptions:
-    models: list[str]
-    tasks: list[str]
-    simulator: str | None = None
-    judge: str | None = None
-    limit: int | None = None
-    output: Path | None = None
-    model_configs: list[Path] = field(default_factory=list)
-    tasks_dirs: list[Path] = field(default_factory=list)
-    seed: int = 0
-    use_cache: bool = True
-    cache_dir: Path | None = None
-    max_failures: str = "0"
-    skip_judge: bool = False
-    score_only: bool = False  # judge saved dialogues; never simulate (esc-bench score)
-    preflight: bool = True  # one tiny call per model endpoint before the first dialogue
-    argv: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,7 +69,7 @@ def build_plan(opts: RunOptions) -> RunPlan:
     # a protocol whose dialogues score themselves needs no judge.
     models: dict[str, ModelConfig] = {}
     for cfg in task_cfgs:
-        names = [] if opts.score_only else [*supporters, opts.simulator or cfg.simulator]
+        names = [] if opts.mode == "score" else [*supporters, opts.simulator or cfg.simulator]
         if not opts.skip_judge and protocols[cfg.name].spec.judged:
             names.append(opts.judge or cfg.judge)
         for name in names:

@@ -4,6 +4,7 @@ folder's old manifest when resuming."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from esc_bench import __version__
 from esc_bench.engine.plan import RunPlan
@@ -14,7 +15,7 @@ from esc_bench.store.run_dir import Manifest
 def build_manifest(plan: RunPlan) -> Manifest:
     """A fresh manifest for this invocation, merged into the folder's old one when resuming."""
     old = plan.run_dir.read_manifest() if plan.resuming else None
-    if plan.options.score_only and old is not None:
+    if plan.options.mode == "score" and old is not None:
         # Re-scoring keeps the run's own judge; the new one is recorded beside it.
         extra = list(dict.fromkeys([*old.extra_judges, *(tp.judge for tp in plan.tasks)]))
         m = old.model_copy(deep=True)
@@ -54,6 +55,7 @@ def build_manifest(plan: RunPlan) -> Manifest:
         cache={"enabled": plan.options.use_cache},
         invocations=list(old.invocations) if old else [],
         extra_judges=list(old.extra_judges) if old else [],
+        options=plan.options.resolved(Path.cwd()),
     )
     return m
 

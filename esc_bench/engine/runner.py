@@ -60,7 +60,7 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
                 prev = done_dialogues.get((tp.name, model, card.id))
                 stale = prev is not None and prev.card_sha is not None and prev.card_sha != card_digest(card)
                 if prev is None or prev.status != "ok" or stale:
-                    if not opts.score_only:
+                    if opts.mode != "score":
                         items.append(WorkItem(tp, model, i, dimensions=tp.protocol.score_names()))
                     continue
                 todo = () if _skips_scoring(tp, opts.skip_judge) else _dimensions_to_score(done_scores, prev, tp)

@@ -17,7 +17,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from esc_bench.errors import UserError
-from esc_bench.records import DialogueRecord, Leaderboard, ProtocolSpec, ScoreRecord, Turn
+from esc_bench.records import DialogueRecord, Leaderboard, ProtocolSpec, RunOptions, ScoreRecord, Turn
 from esc_bench.store.jsonl import JsonlWriter, iter_records, read_records, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -45,7 +45,10 @@ class Manifest(BaseModel):
     run_id: str
     created: str
     command: list[str]
-    cwd: str | None = None  # where the command ran: `resume` runs it from there again
+    cwd: str | None = None  # where the first command ran
+    # The last run's options, paths absolute: what `resume` and `score` start from. None in a folder
+    # written before they were stored: `command` (then invocations) and `cwd` stand for them there.
+    options: RunOptions | None = None
     seed: int
     esc_bench_version: str
     packages: dict[str, str] = Field(default_factory=dict)
