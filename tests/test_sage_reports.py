@@ -115,3 +115,14 @@ def test_compare_on_the_0_100_scale_leaves_the_emotion_as_it_is(sage_run: Path, 
                  "--format", "md", "-o", str(out)]) == 0
     md = out.read_text(encoding="utf-8")
     assert "| emotion | 45.00 | 45.00 |" in md and "1125" not in md  # never x25: 0-100 already
+
+
+def test_the_trajectory_chart_follows_the_reports_model_order_and_colours() -> None:
+    from esc_bench.analysis.charts import model_colors
+    from esc_bench.analysis.protocol_section import trajectory_svg
+    from esc_bench.protocols.sage import SPEC
+
+    svg = trajectory_svg("t", SPEC, {"alpha": [[40, 30]], "zeta": [[40, 50], [40, 60]]}, models=["zeta", "alpha"])
+    assert svg.index("zeta (n=2)") < svg.index("alpha (n=1)")  # the legend in the report's order
+    colors = model_colors(["zeta", "alpha"])
+    assert colors["zeta"] in svg and colors["alpha"] in svg

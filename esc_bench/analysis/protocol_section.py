@@ -101,9 +101,12 @@ def turn_state_html(turn: Turn, spec: ProtocolSpec) -> str:
     return f'<div class="meta">{escape(traj.key)} {escape(str(st[traj.key]))}{moved}{note}</div>'
 
 
-def trajectory_svg(task: str, spec: ProtocolSpec, curves: dict[str, list[list[float]]]) -> str:
+def trajectory_svg(
+    task: str, spec: ProtocolSpec, curves: dict[str, list[list[float]]], models: list[str] | None = None
+) -> str:
     """The trajectory value per seeker turn for one task: each model's mean (a dialogue that ended
-    keeps its last value) with a 95% band (mean ± 1.96 standard errors), and every dialogue's curve."""
+    keeps its last value) with a 95% band (mean ± 1.96 standard errors), and every dialogue's curve.
+    Models in the report's order `models`, each in its colour of every other chart."""
     import math
 
     import matplotlib
@@ -111,15 +114,16 @@ def trajectory_svg(task: str, spec: ProtocolSpec, curves: dict[str, list[list[fl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from esc_bench.analysis.charts import _inline_svg, _label, _rc
+    from esc_bench.analysis.charts import _inline_svg, _label, _rc, model_colors
 
     traj = spec.trajectory
     assert traj is not None
     with _rc():
         fig, ax = plt.subplots(figsize=(7.0, 3.6))
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for i, (model, trajs) in enumerate(sorted(curves.items())):
-            color = colors[i % len(colors)]
+        order = list(dict.fromkeys([*(m for m in models or [] if m in curves), *sorted(curves)]))
+        colors = model_colors(list(dict.fromkeys([*(models or []), *order])))
+        for model in order:
+            trajs, color = curves[model], colors[model]
             rows = [t for t in trajs if t]
             if not rows:
                 continue
@@ -178,6 +182,6 @@ def sections_html(report: Report) -> str:
                 curve = state_trajectory(d, spec.trajectory.key)
                 by_task_curves.setdefault(d.task, {}).setdefault(d.model, []).append(curve)
         for task, curves in by_task_curves.items():
-            parts.append(f'<figure class="chart">{trajectory_svg(task, spec, curves)}</figure>')
+            parts.append(f'<figure class="chart">{trajectory_svg(task, spec, curves, report.models)}</figure>')
     return "\n".join(parts)
 
