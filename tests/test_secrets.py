@@ -78,3 +78,41 @@ def test_redact_cuts_key_variables_and_url_credentials(monkeypatch) -> None:
     assert strip_userinfo("http://me:pa%40ss-word-1@host:8/v1?q=1") == "http://host:8/v1?q=1"
     assert redact("Basic bWU6cGFAc3Mtd29yZC0x and pa@ss-word-1") == "Basic [redacted] and [redacted]"
     assert strip_userinfo("http://host/v1") == "http://host/v1"
+
+
+def test_url_credentials_are_used_for_the_request_and_never_written(tmp_path: Path, capsys) -> None:
+    import base64
+    import json
+
+    password = "s3cret-pass-99"
+    basic = base64.b64encode(f"alice:{password}".encode()).decode()
+    cache = tmp_path / "cache"
+    with FakeOpenAI(echo_auth=True) as srv:
+        url = srv.url.replace("http://", f"http://alice:{password}@")
+        models, tasks = _configs(tmp_path, url, url)
+        (models / "sup-lite.yaml").unlink()
+        for f in models.glob("*.yaml"):
+            f.write_text(f.read_text().replace("api_key_env: MY_SECRET_API\n", ""), encoding="utf-8")
+        rc = main(["--models", "sup-a", "--tasks", "mini", "--model-configs", str(models), "--tasks-dir", str(tasks),
+                   "--output", str(tmp_path / "run"), "--cache-dir", str(cache), "--no-preflight",
+                   "--max-failures", "100%"])
+        sent = {r.headers.get("Authorization") for r in srv.requests}
+    assert rc in (0, 1)
+    assert sent == {f"Basic {basic}"}  # the credentials were used
+    assert main(["report", str(tmp_path / "run"), "--format", "html", "-o", str(tmp_path / "report.html")]) == 0
+    out, err = capsys.readouterr()
+    for secret in (password, basic, "alice:"):
+        assert _files_holding(tmp_path / "run", secret) == []
+        assert _files_holding(cache, secret) == [] and _files_holding(tmp_path / "report.html", secret) == []
+        assert secret not in out and secret not in err
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["models"]["sup-a"]["api_base"] == srv.url  # the URL, without its credentials
+
+
+def test_a_config_written_anywhere_has_no_url_credentials() -> None:
+    from esc_bench.config.schema import ModelConfig
+
+    cfg = ModelConfig(name="m", backend="openai", model="m",
+                      api_base=["http://u:pw-secret-1@a:1/v1", "https://tok-secret-22@b/v1", "http://c/v1"])
+    assert cfg.public_dict()["api_base"] == ["http://a:1/v1", "https://b/v1", "http://c/v1"]
+    assert cfg.api_base[0] == "http://u:pw-secret-1@a:1/v1"  # still used for the requests

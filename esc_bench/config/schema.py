@@ -105,8 +105,16 @@ class ModelConfig(_Strict):
         return [self.api_base]
 
     def public_dict(self) -> dict[str, Any]:
-        """For manifests: everything but secrets (a config holds none; env values are never read here)."""
-        return self.model_dump(mode="json")
+        """For manifests: everything but secrets (env values are never read here; a URL's
+        `user:password@`, used for the requests, is left out)."""
+        from esc_bench.redact import strip_userinfo
+
+        data = self.model_dump(mode="json")
+        if isinstance(self.api_base, list):
+            data["api_base"] = [strip_userinfo(u) for u in self.api_base]
+        elif self.api_base:
+            data["api_base"] = strip_userinfo(self.api_base)
+        return data
 
     def config_hash(self) -> str:
         return _hash(self.model_dump(mode="json", include=set(MODEL_OUTPUT_FIELDS)))
