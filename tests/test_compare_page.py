@@ -176,6 +176,7 @@ def test_html_page_content(v1_v2, tmp_path: Path) -> None:
     assert "B − A (m@v2 − m@v1)" in page  # the plot's axis says which way is up
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_html_page_loads_in_a_headless_browser_without_errors(v1_v2, tmp_path: Path) -> None:
     import numpy as np

@@ -57,6 +57,7 @@ def test_api_key_must_be_a_variable_name(tmp_path: Path) -> None:
         ModelRegistry([tmp_path], builtin=False).get("m")
 
 
+@pytest.mark.slow
 def test_unknown_model_suggests_close_names(tmp_path: Path) -> None:
     write(tmp_path, "gpt-4o-mini.yaml", "model: gpt-4o-mini\n")
     with pytest.raises(ConfigError, match="did you mean: gpt-4o-mini"):

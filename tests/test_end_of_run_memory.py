@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.records import Card, DialogueRecord, ScoreRecord, Turn
 from esc_bench.store.run_dir import Manifest, RunDir
@@ -75,6 +77,7 @@ def _growth_mb(path: Path) -> float:
     return float(out["growth_mb"])
 
 
+@pytest.mark.slow
 def test_the_end_of_a_run_does_not_grow_with_the_number_of_dialogues(tmp_path: Path) -> None:
     _write_run(tmp_path / "small", 200)
     _write_run(tmp_path / "large", 2000)

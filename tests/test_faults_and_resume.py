@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from esc_bench.cli import main
 from esc_bench.records import DialogueRecord, ScoreRecord
 from esc_bench.store.jsonl import read_records
@@ -74,6 +76,7 @@ def test_failed_dialogues_are_recorded_then_retried_on_rerun(tmp_path: Path, mon
         assert board["entries"][0]["n_failed"] == 0 and board["entries"][0]["n_dialogues"] == 1
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_repeats_no_finished_turn(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with FakeOpenAI() as ref_srv:

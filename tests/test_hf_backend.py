@@ -90,6 +90,7 @@ async def test_batched_greedy_equals_one_at_a_time(models, arch):
     assert all(r.completion_tokens <= 8 and r.finish_reason in ("stop", "length") for r in batched)
 
 
+@pytest.mark.slow
 async def test_mixed_adapter_batch_equals_separate_runs(models):
     adapters = models["adapters"]
     names = ["fluency_en", "empathic_en", None, "fluency_en", None, "empathic_en"]
@@ -108,6 +109,7 @@ async def test_mixed_adapter_batch_equals_separate_runs(models):
     assert sum(mixed[i].text != base_only[i].text for i in (0, 1, 3, 5)) >= 2  # adapters change replies
 
 
+@pytest.mark.slow
 async def test_logits_scoring(models):
     convs = _conversations(16, seed=5)
     cfg = _cfg(models["digits"], adapters=models["adapters"], generation={"max_tokens": 3})
@@ -229,6 +231,7 @@ async def test_identity_and_home_paths(models, tmp_path, monkeypatch):
     assert HFBackend(_cfg("~/m", adapters={"fluency_en": models["adapters"]["fluency_en"]})).identity() == ident
 
 
+@pytest.mark.slow
 async def test_out_of_memory_splits_the_batch(models, monkeypatch):
     class OutOfMemoryError(RuntimeError):
         pass

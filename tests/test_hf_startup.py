@@ -46,6 +46,7 @@ def _fresh_python(args: list[str], timeout: float = 300) -> subprocess.Completed
     )
 
 
+@pytest.mark.slow
 def test_a_run_with_three_local_models_completes(tmp_path: Path, three_models) -> None:
     """The paper's own set-up and more: seeker, supporter and judge are three hf models."""
     models = tmp_path / "models"
@@ -98,6 +99,7 @@ _START_TOGETHER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_hf_backends_start_concurrently(three_models) -> None:
     """Five backends (two architectures, one with a LoRA adapter) start at the same moment."""
     adapter = str(three_models["judge"].parent / "adapters" / "overall_en")

@@ -192,6 +192,7 @@ async def test_cache_hit_skips_server_and_sampling_misses(srv, tmp_path):
     cache.close()
 
 
+@pytest.mark.slow
 async def test_thousand_concurrent_calls_with_latency(srv):
     srv.latency = 0.2
     mb = managed(srv.url, max_concurrency=1000)

@@ -64,6 +64,7 @@ def test_resolution_of_raw_strings() -> None:
             raw_model_provider(bad)
 
 
+@pytest.mark.slow
 def test_openai_compatible_prefixes_need_no_litellm_import() -> None:
     code = (
         "import sys\n"

@@ -241,6 +241,7 @@ def test_the_toy_protocol_runs_ends_early_and_scores_itself(tmp_path: Path, regi
     assert "fluency" not in table and "2.00 ±" in table
 
 
+@pytest.mark.slow
 def test_the_toy_protocol_is_killed_resumed_and_reported_by_the_cli(tmp_path: Path, plugin_env: dict[str, str]) -> None:
     with FakeOpenAI(reply=ToySeeker(), latency=0.05) as srv:
         models, tasks = write_setup(tmp_path, srv.url, ("flat", "wobble"))

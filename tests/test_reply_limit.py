@@ -96,6 +96,7 @@ def _peak_rss_run(tmp: Path, url: str, name: str) -> tuple[int, Path]:
     return int(peak), out
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_with_5mb_replies_and_the_records_say_cut(tmp_path: Path) -> None:
     with FakeOpenAI() as srv:
         normal, _ = _peak_rss_run(tmp_path, srv.url, "normal")

@@ -186,6 +186,7 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_html_loads_in_a_headless_browser_without_errors(run_dir: Path, tmp_path: Path) -> None:
     import numpy as np
@@ -206,6 +207,7 @@ def test_html_loads_in_a_headless_browser_without_errors(run_dir: Path, tmp_path
     assert float(np.asarray(pixels)[..., :3].std()) > 0.05  # not blank: text, tables, charts
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_html_filter_narrows_cards_and_models_in_a_headless_browser(run_dir: Path, tmp_path: Path) -> None:
     url = _html(run_dir, tmp_path).resolve().as_uri()

@@ -61,6 +61,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("step", "status"), [("end_of_run", "interrupted"), ("print_summary", "completed")])
 def test_sigterm_at_the_end_of_a_run_is_an_interruption(tmp_path: Path, step: str, status: str) -> None:
     with FakeOpenAI() as srv:

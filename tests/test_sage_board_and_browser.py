@@ -85,6 +85,7 @@ def test_a_published_result_and_a_users_run_on_one_leaderboard(tmp_path: Path, c
     assert row["diff"] == pytest.approx(-6.25) and (row["win"], row["tie"], row["loss"]) == (1, 1, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_the_sage_report_in_a_headless_browser(tmp_path: Path) -> None:
     import numpy as np

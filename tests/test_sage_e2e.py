@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from esc_bench.cli import main
 from esc_bench.records import DialogueRecord, ScoreRecord
 from esc_bench.store.jsonl import read_records
@@ -99,6 +101,7 @@ def test_chinese_cards_and_a_rerun_makes_no_call(tmp_path: Path) -> None:
     assert ds["up"].end == "success" and ds["bye"].end == "goodbye"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_dialogue_then_resume_repeats_no_call(tmp_path: Path) -> None:
     with FakeOpenAI(reply=SageSeeker()) as ref:
         models, tasks = write_setup(tmp_path / "ref", ref.url, ("flat",))

@@ -1,7 +1,8 @@
 """Reading the ESC-Eval protocol out of upstream's evaluate.py and score.py with `ast` only.
 
 The sources are parsed, never executed: the strings are taken from the shapes of the statements
-that hold them (see ../shared/README.md in the workplace, or the upstream files themselves).
+that hold them. The files are the pinned ones esc_bench.data.upstream fetches (commit and sha256
+there).
 """
 
 from __future__ import annotations

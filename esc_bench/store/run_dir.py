@@ -1,7 +1,8 @@
 """One run's output folder: manifest, dialogues.jsonl, scores.jsonl, leaderboard.json.
 
-This is the only resume path: a run folder is read back, finished work is kept, and
-the rest is done again. Appends are line-atomic; a torn last line is redone.
+A run folder is also what a resumed run starts from: the engine reads it back, keeps finished work
+and does the rest (engine/runner.py decides what is left). Appends are line-atomic; a torn last line
+is dropped and redone.
 """
 
 from __future__ import annotations
