@@ -1,7 +1,7 @@
-"""Records that cross a file boundary: cards, dialogues, scores, leaderboard, protocol specs.
+"""Records that cross a file boundary: cards, dialogues, scores, leaderboard, protocol specs,
+run options and the run manifest.
 
-Each is one pydantic model, the definition of its file format (the run manifest's is
-esc_bench.store.run_dir.Manifest).
+Each is one pydantic model, the definition of its file format.
 """
 
 from __future__ import annotations
@@ -315,3 +315,43 @@ class RunOptions(BaseModel):
             "tasks_dirs": [at(p) for p in self.tasks_dirs],
             "cache_dir": None if self.cache_dir is None else at(self.cache_dir),
         })
+
+
+class Invocation(BaseModel):
+    """One command run on a run folder: its command line, when, how it ended, its calls."""
+
+    argv: list[str]
+    started: str
+    finished: str | None = None
+    status: str = "running"  # running | completed | interrupted | failed
+    cache_hits: int = 0
+    calls: int = 0
+
+
+class Manifest(BaseModel):
+    """manifest.json: what was run, with which resolved configs (secrets never stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    run_id: str
+    created: str
+    command: list[str]
+    cwd: str | None = None  # where the first command ran
+    # The last run's options, paths absolute: what `resume` and `score` start from. None in a folder
+    # written before they were stored: `command` (then invocations) and `cwd` stand for them there.
+    options: RunOptions | None = None
+    seed: int
+    esc_bench_version: str
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_commit: str | None = None
+    supporters: list[str] = Field(default_factory=list)
+    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved TaskConfig
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved ModelConfig
+    config_hashes: dict[str, str] = Field(default_factory=dict)  # "task:NAME" / "model:NAME" -> hash
+    protocols: dict[str, str] = Field(default_factory=dict)  # task -> protocol name
+    specs: dict[str, ProtocolSpec] = Field(default_factory=dict)  # task -> its protocol's metrics (absent: ESC-Eval's)
+    cards: dict[str, list[str]] = Field(default_factory=dict)  # task -> card ids, in plan order
+    extra_judges: list[str] = Field(default_factory=list)  # added later by `esc-bench score`
+    cache: dict[str, Any] = Field(default_factory=dict)
+    invocations: list[Invocation] = Field(default_factory=list)

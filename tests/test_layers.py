@@ -105,3 +105,9 @@ def test_the_check_sees_a_lazy_upward_import(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from esc_bench.engine.plan import RunPlan\n    return RunPlan\n")
     assert package_imports(src) == [(2, "esc_bench.engine.plan")]
+
+
+def test_the_manifest_is_a_record_beside_the_others() -> None:
+    from esc_bench.records import Invocation, Manifest, RunOptions
+
+    assert {Manifest.__module__, Invocation.__module__, RunOptions.__module__} == {"esc_bench.records"}

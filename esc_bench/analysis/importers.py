@@ -201,8 +201,9 @@ def import_upstream(
     from esc_bench import __version__
     from esc_bench.analysis.leaderboard import run_leaderboard
     from esc_bench.analysis.runs import load_run
+    from esc_bench.records import Manifest
     from esc_bench.store.manifest import now_iso
-    from esc_bench.store.run_dir import Manifest, RunDir
+    from esc_bench.store.run_dir import RunDir
 
     lang = normalize_language(language)
     if lang not in TASK_BY_LANGUAGE:

@@ -14,8 +14,8 @@ from typing import Any
 
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.errors import UserError
-from esc_bench.records import ESC_EVAL_SPEC, DialogueRecord, ProtocolSpec, ScoreRecord
-from esc_bench.store.run_dir import Manifest, RunDir
+from esc_bench.records import ESC_EVAL_SPEC, DialogueRecord, Manifest, ProtocolSpec, ScoreRecord
+from esc_bench.store.run_dir import RunDir
 
 DialogueKey = tuple[str, str, str]  # task, model, card_id
 

@@ -79,8 +79,9 @@ def import_sage(
     from esc_bench import __version__
     from esc_bench.analysis.leaderboard import run_leaderboard
     from esc_bench.analysis.runs import load_run
+    from esc_bench.records import Manifest
     from esc_bench.store.manifest import now_iso
-    from esc_bench.store.run_dir import Manifest, RunDir
+    from esc_bench.store.run_dir import RunDir
 
     published = parse_result_file(Path(result_path))
     simulator = simulator or simulator_from_path(Path(result_path)) or "sage-published"

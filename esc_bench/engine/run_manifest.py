@@ -8,8 +8,8 @@ from pathlib import Path
 
 from esc_bench import __version__
 from esc_bench.engine.plan import RunPlan
+from esc_bench.records import Manifest
 from esc_bench.store.manifest import git_commit, now_iso, package_versions
-from esc_bench.store.run_dir import Manifest
 
 
 def build_manifest(plan: RunPlan) -> Manifest:

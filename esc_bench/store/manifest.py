@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from esc_bench.store.run_dir import Invocation, Manifest
+from esc_bench.records import Invocation, Manifest
 
 _PACKAGES = (
     "pydantic", "aiohttp", "aiolimiter", "litellm", "rich", "numpy", "scipy",

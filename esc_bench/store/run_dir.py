@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from esc_bench.errors import UserError
-from esc_bench.records import DialogueRecord, Leaderboard, ProtocolSpec, RunOptions, ScoreRecord, Turn
+from esc_bench.records import DialogueRecord, Leaderboard, Manifest, ScoreRecord, Turn
 from esc_bench.store.jsonl import JsonlWriter, iter_records, read_records, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -26,44 +26,6 @@ DIALOGUES = "dialogues.jsonl"
 SCORES = "scores.jsonl"
 LEADERBOARD = "leaderboard.json"
 LOCK = ".lock"
-
-
-class Invocation(BaseModel):
-    argv: list[str]
-    started: str
-    finished: str | None = None
-    status: str = "running"  # running | completed | interrupted | failed
-    cache_hits: int = 0
-    calls: int = 0
-
-
-class Manifest(BaseModel):
-    """manifest.json: what was run, with which resolved configs (secrets never stored)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: int = 1
-    run_id: str
-    created: str
-    command: list[str]
-    cwd: str | None = None  # where the first command ran
-    # The last run's options, paths absolute: what `resume` and `score` start from. None in a folder
-    # written before they were stored: `command` (then invocations) and `cwd` stand for them there.
-    options: RunOptions | None = None
-    seed: int
-    esc_bench_version: str
-    packages: dict[str, str] = Field(default_factory=dict)
-    git_commit: str | None = None
-    supporters: list[str] = Field(default_factory=list)
-    tasks: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved TaskConfig
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> resolved ModelConfig
-    config_hashes: dict[str, str] = Field(default_factory=dict)  # "task:NAME" / "model:NAME" -> hash
-    protocols: dict[str, str] = Field(default_factory=dict)  # task -> protocol name
-    specs: dict[str, ProtocolSpec] = Field(default_factory=dict)  # task -> its protocol's metrics (absent: ESC-Eval's)
-    cards: dict[str, list[str]] = Field(default_factory=dict)  # task -> card ids, in plan order
-    extra_judges: list[str] = Field(default_factory=list)  # added later by `esc-bench score`
-    cache: dict[str, Any] = Field(default_factory=dict)
-    invocations: list[Invocation] = Field(default_factory=list)
 
 
 class RunDir:
