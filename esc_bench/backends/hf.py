@@ -80,6 +80,7 @@ class HFBackend(Backend):
         self._stop_ids: list[int] = []
         self._label_ids: dict[str, int] = {}
         self._digests: tuple[str, str] | None = None  # (model files, adapters)
+        self._generation_cls: Any = None  # transformers.GenerationConfig, set by _load()
 
     # -- interface ------------------------------------------------------------------------
 
@@ -221,8 +222,11 @@ class HFBackend(Backend):
 
     def _load(self) -> None:
         with _LOAD_LOCK:
+            from transformers import GenerationConfig  # resolved here so that batches import nothing
+
             tok, model = self._load_parts()
             model.eval()
+        self._generation_cls = GenerationConfig
         stop: set[int] = set()
         for source in (getattr(model, "generation_config", None), tok):
             eos = getattr(source, "eos_token_id", None)
@@ -328,10 +332,8 @@ class HFBackend(Backend):
         return results
 
     def _generation_config(self, params: dict[str, Any]) -> Any:
-        from transformers import GenerationConfig
-
         base = getattr(self._model, "generation_config", None)
-        gen = copy.deepcopy(base) if base is not None else GenerationConfig()
+        gen = copy.deepcopy(base) if base is not None else self._generation_cls()
         temperature = float(params.get("temperature") or 0.0)
         do_sample = bool(params["do_sample"]) if "do_sample" in params else temperature > 0
         gen.do_sample = do_sample
