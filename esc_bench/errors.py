@@ -38,6 +38,8 @@ def read_text(path: Path, error: type[UserError] = DataError, what: str = "file"
         raise error(f"{what} {path} not found") from None
     except OSError as exc:
         raise error(f"cannot read {what} {path} ({exc.strerror or exc})") from None
+    except ValueError:  # a path with a NUL byte (from a YAML string: a shell cannot pass one)
+        raise error(f"cannot read {what} {path!r}: a path cannot hold a NUL byte") from None
     return decode_text(data, str(path), error)
 
 

@@ -190,3 +190,11 @@ def test_a_sage_reply_nested_too_deeply_is_an_unparsable_reply() -> None:
 
     with pytest.raises(ValueError, match="nested too deeply"):
         parse_feel('{"a": ' + DEEP + "}")
+
+
+def test_a_path_with_a_nul_byte_is_one_error_line() -> None:
+    """A NUL byte can reach a path from a YAML or JSON string (no shell passes one)."""
+    from esc_bench.errors import DataError, read_text
+
+    with pytest.raises(DataError, match="NUL byte"):
+        read_text(Path("/tmp/a\x00b.json"), what="card file")
