@@ -17,12 +17,11 @@ from esc_bench.analysis.agreement import (
     agreement_row,
     confusion,
     krippendorff_alpha,
-    load_reference_file,
     metrics_from_confusion,
-    normalize_dimension,
     qwk,
     spearman,
 )
+from esc_bench.analysis.agreement_refs import load_reference_file, normalize_dimension
 from esc_bench.commands import agreement as agreement_cmd
 from esc_bench.dimensions import DIMENSION_NAMES
 from esc_bench.errors import DataError, UserError
@@ -237,7 +236,8 @@ def test_a_run_reference_with_other_transcripts_is_refused_unless_forced(tmp_pat
 
 
 def test_a_missing_dialogue_record_counts_as_a_different_transcript() -> None:
-    from esc_bench.analysis.agreement import refs_from_scores, transcript_digest, transcript_mismatches
+    from esc_bench.analysis.agreement_match import transcript_digest, transcript_mismatches
+    from esc_bench.analysis.agreement_refs import refs_from_scores
     from tests.support.synthetic_runs import dialogue
 
     judged = [_judged("a", "1", "empathy", 3), _judged("a", "2", "empathy", 2)]

@@ -1,31 +1,21 @@
-"""A judge's agreement with reference scores (human annotations or another judge).
-
-Reference format (JSONL, one object a line; or CSV with a header; or a JSON list):
-    {"task": "esc_eval_en", "model": "llama3", "card_id": "32025", "dimension": "empathy", "score": 3}
-`task` and `model` are optional (then a row matches on card and dimension alone, and must match
-exactly one scored dialogue). `dimension` is a paper name (fluency, expression, empathy,
-information, skillful, humanoid, overall) or an upstream key (diversity, empathic, suggestion,
-tech, human). `score` is 0-4; empty, null or -1 = missing. A run folder is a reference too.
+"""A judge's agreement with reference scores (human annotations or another judge): the metrics.
 
 Metrics per dimension and pooled ("all"): exact accuracy and ±1 accuracy (the paper's ACC and
 ACC_soft), quadratic-weighted kappa, Spearman's rho, Krippendorff's alpha (ordinal), the mean
 difference judge − reference; n; bootstrap 95% CIs (resampling dialogues, so "all" keeps a
-dialogue's dimensions together).
+dialogue's dimensions together). Reading references: agreement_refs.py; pairing: agreement_match.py.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from esc_bench.dimensions import BY_KEY, BY_NAME, DIMENSION_NAMES, SCORE_MAX, SCORE_MIN
-from esc_bench.errors import DataError, UserError, parse_json, read_text
-from esc_bench.records import DialogueRecord, ScoreRecord
+from esc_bench.analysis.agreement_match import Pair, match
+from esc_bench.analysis.agreement_refs import RefScore
+from esc_bench.dimensions import DIMENSION_NAMES, SCORE_MAX, SCORE_MIN
+from esc_bench.errors import UserError
+from esc_bench.records import ScoreRecord
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,175 +23,6 @@ if TYPE_CHECKING:
 K = SCORE_MAX - SCORE_MIN + 1  # 5 categories
 METRICS = ("exact", "within1", "qwk", "spearman", "alpha", "bias")
 ALL = "all"
-Pair = tuple[tuple[str, str, str], str, int, int]  # (dialogue key, dimension, judge score, reference score)
-
-
-@dataclass(frozen=True)
-class RefScore:
-    card_id: str
-    dimension: str
-    score: int | None
-    task: str | None = None
-    model: str | None = None
-
-
-def normalize_dimension(name: str) -> str:
-    """A paper name or upstream key (any case) -> the paper name."""
-    key = str(name).strip().lower()
-    if key in BY_NAME:
-        return key
-    if key in BY_KEY:
-        return BY_KEY[key].name
-    raise ValueError(f"unknown dimension {name!r} (one of {', '.join(DIMENSION_NAMES)} or their upstream keys)")
-
-
-def _parse_score(value: Any, where: str) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip() in ("", "null", "None", "NA", "nan")):
-        return None
-    if isinstance(value, bool):
-        raise DataError(f"{where}: score {value!r} is not a number")
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{where}: score {value!r} is not a number") from None
-    if not math.isfinite(f):
-        raise DataError(f"{where}: score {value!r} is not a finite number")
-    if f != int(f):
-        raise DataError(f"{where}: score {value!r} is not a whole number")
-    v = int(f)
-    if v == -1:
-        return None
-    if not SCORE_MIN <= v <= SCORE_MAX:
-        raise DataError(f"{where}: score {v} is outside {SCORE_MIN}-{SCORE_MAX}")
-    return v
-
-
-def _row_to_ref(row: dict[str, Any], where: str) -> RefScore:
-    for need in ("card_id", "dimension", "score"):
-        if need not in row:
-            raise DataError(f"{where}: missing field {need!r} (need card_id, dimension, score; task, model optional)")
-    try:
-        dim = normalize_dimension(row["dimension"])
-    except ValueError as exc:
-        raise DataError(f"{where}: {exc}") from None
-    opt = {k: (str(row[k]).strip() or None) if row.get(k) is not None else None for k in ("task", "model")}
-    return RefScore(card_id=str(row["card_id"]).strip(), dimension=dim,
-                    score=_parse_score(row["score"], where), **opt)
-
-
-def load_reference_file(path: Path) -> list[RefScore]:
-    """Reference scores from JSONL (.jsonl/.ndjson), CSV (.csv) or a JSON list (.json)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"reference {path} not found")
-    suffix = path.suffix.lower()
-    text = read_text(path, what="reference")
-    out = []
-    if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        for i, row in enumerate(reader, start=2):
-            out.append(_row_to_ref({k.strip(): v for k, v in row.items() if k}, f"{path}:{i}"))
-        return out
-    if suffix == ".json":
-        data = parse_json(text, str(path))
-        if not isinstance(data, list):
-            raise DataError(f"{path}: expected a JSON list of score objects")
-        for i, r in enumerate(data):
-            if not isinstance(r, dict):
-                raise DataError(f"{path}[{i}]: expected a score object, got {type(r).__name__}")
-            out.append(_row_to_ref(r, f"{path}[{i}]"))
-        return out
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = parse_json(line, str(path), line=i)
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{i}: expected an object")
-        out.append(_row_to_ref(row, f"{path}:{i}"))
-    return out
-
-
-def refs_from_scores(scores: list[ScoreRecord]) -> list[RefScore]:
-    return [RefScore(card_id=s.card_id, dimension=s.dimension, score=_int_score(s.score), task=s.task, model=s.model)
-            for s in scores]
-
-
-def _int_score(score: float | None) -> int | None:
-    """A rubric score (0-4) as the int the confusion matrix indexes by."""
-    return None if score is None else int(score)
-
-
-def transcript_digest(d: DialogueRecord) -> str:
-    """A digest of a dialogue's transcript: the speaker and text of every turn, in order."""
-    turns = [[t.speaker, t.text] for t in d.transcript]
-    return hashlib.sha256(json.dumps(turns, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def transcript_mismatches(
-    judged: list[ScoreRecord],
-    refs: list[RefScore],
-    dialogues: list[DialogueRecord],
-    ref_dialogues: list[DialogueRecord],
-) -> set[tuple[str, str, str]]:
-    """(task, model, card) of the dialogues scored on both sides whose transcripts differ.
-
-    For a reference that is another run: the same card ids do not make the same dialogue. A
-    dialogue with no record on one side counts as differing (nothing shows it is the same).
-    """
-    mine = {d.key: transcript_digest(d) for d in dialogues}
-    theirs = {d.key: transcript_digest(d) for d in ref_dialogues}
-    ref_keys = {(r.task, r.model, r.card_id) for r in refs}
-    both = {(s.task, s.model, s.card_id) for s in judged} & ref_keys
-    return {k for k in both if mine.get(k) is None or mine.get(k) != theirs.get(k)}
-
-
-@dataclass
-class Matched:
-    pairs: list[Pair]  # (dialogue key, dimension, judge, reference)
-    n_judge_missing: int = 0
-    n_ref_missing: int = 0
-    n_unmatched_ref: int = 0  # reference rows with no scored dialogue
-    n_unreferenced: int = 0  # judge scores without a reference
-
-
-def match(judged: list[ScoreRecord], refs: list[RefScore]) -> Matched:
-    """Pair each reference row with the judge's score of the same dialogue and dimension."""
-    index: dict[tuple[str, str], list[ScoreRecord]] = {}
-    for s in judged:
-        index.setdefault((s.card_id, s.dimension), []).append(s)
-    out = Matched(pairs=[])
-    used: dict[tuple, RefScore] = {}
-    for r in refs:
-        cands = [s for s in index.get((r.card_id, r.dimension), [])
-                 if (r.task is None or s.task == r.task) and (r.model is None or s.model == r.model)]
-        if not cands:
-            out.n_unmatched_ref += 1
-            continue
-        if len(cands) > 1:
-            where = ", ".join(sorted({f"{s.task}/{s.model}" for s in cands})[:4])
-            raise UserError(
-                f"reference card {r.card_id} {r.dimension} matches {len(cands)} scored dialogues ({where}); "
-                "give task/model in the reference or choose with --task/--model"
-            )
-        s = cands[0]
-        if s.key in used:
-            raise DataError(f"two reference scores for {s.task}/{s.model} card {s.card_id} {s.dimension}")
-        used[s.key] = r
-        if s.score is None:
-            out.n_judge_missing += 1
-        elif r.score is None:
-            out.n_ref_missing += 1
-        else:
-            judge_score = _parse_score(s.score, f"judge {s.judge}, {s.task}/{s.model} card {s.card_id} {s.dimension}")
-            if judge_score is None:
-                out.n_judge_missing += 1
-                continue
-            out.pairs.append(((s.task, s.model, s.card_id), s.dimension, judge_score, r.score))
-    out.n_unreferenced = sum(1 for s in judged if s.key not in used)
-    return out
-
-
-# -- metrics from confusion matrices (rows: judge, columns: reference) --------------------------
 
 
 def metrics_from_confusion(m: np.ndarray) -> dict[str, np.ndarray]:

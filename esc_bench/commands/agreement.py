@@ -36,12 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esc_bench.analysis.agreement import (
-        agreement,
-        load_reference_file,
-        refs_from_scores,
-        transcript_mismatches,
-    )
+    from esc_bench.analysis.agreement import agreement
+    from esc_bench.analysis.agreement_match import transcript_mismatches
+    from esc_bench.analysis.agreement_refs import load_reference_file, refs_from_scores
     from esc_bench.analysis.runs import load_run
 
     run = load_run(args.run_dir, judge=getattr(args, "judge", None))
