@@ -211,3 +211,25 @@ def test_html_colours_a_verdict_only_when_it_survives_holm(tmp_path: Path) -> No
         assert verdicts[dim] == "l wrap weak", dim
     assert verdicts["average"] == "l wrap up"
     assert table.count("not after Holm correction") == 7
+
+
+def test_html_sides_show_each_judges_replies(tmp_path: Path) -> None:
+    make_run(tmp_path / "a", models=["a"], n_cards=3, score=lambda t, m, i, d: 1,
+             raw=lambda t, m, i, d: f"A's judge on {d}:\nthe seeker <felt> unheard.\nScore: 1", judge="judge-a")
+    make_run(tmp_path / "b", models=["b"], n_cards=3, score=lambda t, m, i, d: 1 if i == 0 else 3,
+             raw=lambda t, m, i, d: f"B's judge on {d}: Score {1 if i == 0 else 3}", judge="judge-b")
+    out = tmp_path / "c.html"
+    assert run_compare(str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--force") == 0
+    sections = out.read_text(encoding="utf-8").split('<section class="cardgroup pair">')[1:]
+    assert len(sections) == 2  # cards 1 and 2 differ
+    for sec in sections:
+        side_a, side_b = sec.split('<details class="dlg" open><summary><b>')[1:]
+        assert side_a.startswith("A</b>") and side_b.startswith("B</b>")
+        assert "judge replies (judge-a)" in side_a and "judge replies (judge-b)" in side_b
+        for dim in DIMENSION_NAMES:
+            # A's reply folds its reasoning under the score line; B's is one line
+            assert (f'<span class="dim">{dim}</span> <b class="score">1</b> <span class="line">Score: 1</span>'
+                    f"</summary><pre class=\"raw\">A&#x27;s judge on {dim}:\nthe seeker &lt;felt&gt; unheard.\n"
+                    "Score: 1</pre>") in side_a
+            assert (f'<span class="dim">{dim}</span> <b class="score">3</b> '
+                    f'<span class="line">B&#x27;s judge on {dim}: Score 3</span>') in side_b

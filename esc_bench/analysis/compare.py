@@ -115,6 +115,8 @@ class PairDiff:
     scores_b: Scores
     a: DialogueRecord
     b: DialogueRecord
+    records_a: dict[str, ScoreRecord] = field(default_factory=dict)  # metric -> score record (judge's reply)
+    records_b: dict[str, ScoreRecord] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "card_id": self.card_id, "avg_a": _r(self.avg_a), "avg_b": _r(self.avg_b),
@@ -213,6 +215,8 @@ class _Pairs:
     sa: dict[PairKey, Scores]
     sb: dict[PairKey, Scores]
     metrics: list[str]
+    records_a: dict[PairKey, dict[str, ScoreRecord]] = field(default_factory=dict)
+    records_b: dict[PairKey, dict[str, ScoreRecord]] = field(default_factory=dict)
 
 
 def _rows(p: _Pairs, keys: list[PairKey], label_a: str, label_b: str, *, seed: int, confidence: float,
@@ -261,6 +265,16 @@ def _rows(p: _Pairs, keys: list[PairKey], label_a: str, label_b: str, *, seed: i
     return rows
 
 
+def _records(scores: list[ScoreRecord], pair_of: dict[Any, PairKey]) -> dict[PairKey, dict[str, ScoreRecord]]:
+    """Each pair's score records on one side (later records win), for the pages' judge replies."""
+    out: dict[PairKey, dict[str, ScoreRecord]] = {}
+    for sc in scores:
+        k = pair_of.get((sc.task, sc.model, sc.card_id))
+        if k is not None:
+            out.setdefault(k, {})[sc.dimension] = sc
+    return out
+
+
 def _top_pairs(p: _Pairs, keys: list[PairKey], limit: int) -> list[PairDiff]:
     """The pairs whose averages differ most (largest |B − A| first; ties by task and card)."""
     out = []
@@ -270,7 +284,8 @@ def _top_pairs(p: _Pairs, keys: list[PairKey], limit: int) -> list[PairDiff]:
         if va is None or vb is None or vb == va:
             continue
         out.append(PairDiff(task=k[0], card_id=k[1], avg_a=va, avg_b=vb, diff=vb - va,
-                            scores_a=dict(ra), scores_b=dict(rb), a=p.da[k], b=p.db[k]))
+                            scores_a=dict(ra), scores_b=dict(rb), a=p.da[k], b=p.db[k],
+                            records_a=p.records_a.get(k, {}), records_b=p.records_b.get(k, {})))
     out.sort(key=lambda x: (-abs(x.diff), x.task, x.card_id))
     return out[:limit]
 
@@ -298,7 +313,9 @@ def compare_sides(
     by_a, by_b = scores_by_dialogue(a.scores), scores_by_dialogue(b.scores)
     metrics = list(dict.fromkeys([*a.metrics, *b.metrics])) or metric_names(None)
     p = _Pairs(keys=keys, da=da, db=db, sa={k: by_a.get(da[k].key, {}) for k in keys},
-               sb={k: by_b.get(db[k].key, {}) for k in keys}, metrics=metrics)
+               sb={k: by_b.get(db[k].key, {}) for k in keys}, metrics=metrics,
+               records_a=_records(a.scores, {da[k].key: k for k in keys}),
+               records_b=_records(b.scores, {db[k].key: k for k in keys}))
     kw: dict[str, Any] = {"seed": seed, "confidence": confidence, "n_resamples": n_resamples}
     breakdowns: dict[str, list[GroupComparison]] = {}
     for facet in facets:

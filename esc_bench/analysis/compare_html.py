@@ -26,7 +26,7 @@ from esc_bench.analysis.compare_render import (
     significant,
     title,
 )
-from esc_bench.analysis.html_parts import card_html, e, page, transcript_html
+from esc_bench.analysis.html_parts import card_html, e, page, scores_html, transcript_html
 from esc_bench.analysis.tables import FACET_TITLES
 from esc_bench.records import ESC_EVAL_SPEC
 
@@ -98,10 +98,13 @@ def _pair(p: PairDiff, cmp: Comparison, scale: str) -> str:
         f'<table class="pairscores"><thead><tr><th class="l">dimension</th><th>A</th><th>B</th>'
         f'<th>B − A</th></tr></thead><tbody>{"".join(srows)}</tbody></table>'
     )
+    judges = cmp.settings.get(p.task, {})
     sides = "".join(
         f'<details class="dlg" open><summary><b>{side}</b>: {e(label)} · average {e(num(avg, scale))}</summary>'
-        f"{transcript_html(d, cmp.specs.get(p.task, ESC_EVAL_SPEC))}</details>"
-        for side, label, avg, d in (("A", cmp.label_a, p.avg_a, p.a), ("B", cmp.label_b, p.avg_b, p.b))
+        f"{transcript_html(d, cmp.specs.get(p.task, ESC_EVAL_SPEC))}"
+        f"{scores_html(recs, metrics, judges.get(side.lower(), {}).get('judge'))}</details>"
+        for side, label, avg, d, recs in (("A", cmp.label_a, p.avg_a, p.a, p.records_a),
+                                           ("B", cmp.label_b, p.avg_b, p.b, p.records_b))
     )
     return (
         f'<section class="cardgroup pair"><h4>{e(p.task)} · card {e(p.card_id)}: average A '
