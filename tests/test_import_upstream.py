@@ -221,3 +221,30 @@ def test_import_refuses_a_card_file_with_duplicate_ids(tmp_path: Path) -> None:
         run_import("--transcripts", str(tr), "--language", "en", "--model", "m", "--cards", str(cards),
                    "-o", str(out))
     assert not (out / "dialogues.jsonl").exists()
+
+
+def test_import_writes_under_the_run_folder_lock(tmp_path: Path) -> None:
+    """A folder another process is writing is refused with one line, and nothing is added to it."""
+    import subprocess
+    import sys
+
+    from esc_bench.errors import UserError
+
+    tr = write(tmp_path / "t.json", {"0": synthetic_transcript()})
+    out = tmp_path / "upstream"
+    assert run_import("--transcripts", str(tr), "--language", "en", "--model", "a", "-o", str(out)) == 0
+    before = (out / "dialogues.jsonl").read_bytes()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\nf = open(sys.argv[1], 'ab')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(30)\n", str(out / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError):
+            run_import("--transcripts", str(tr), "--language", "en", "--model", "b", "-o", str(out))
+        assert (out / "dialogues.jsonl").read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_import("--transcripts", str(tr), "--language", "en", "--model", "b", "-o", str(out)) == 0

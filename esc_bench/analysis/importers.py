@@ -237,32 +237,37 @@ def import_upstream(
             seed=seed,
             esc_bench_version=__version__,
         )
-    rounds = max((sum(t.speaker == "seeker" for t in d.transcript) for d in dialogues), default=0)
-    manifest.supporters = list(dict.fromkeys([*manifest.supporters, model]))
-    manifest.tasks[task] = {
-        "name": task,
-        "language": lang,
-        "protocol": protocol,
-        "simulator": simulator,
-        "judge": judge,
-        "rounds": rounds,
-        "imported_from": {
-            "transcripts": str(transcripts_path),
-            "scores": str(scores_path) if scores_path is not None else None,
-            "cards": str(cards_path) if cards_path is not None else None,
-        },
-    }
-    manifest.protocols[task] = protocol
-    ids = manifest.cards.setdefault(task, [])
-    ids.extend(d.card_id for d in dialogues if d.card_id not in ids)
-    rd.write_manifest(manifest)
-    writer = rd.dialogue_writer()
-    writer.write_many(dialogues)
-    writer.close()
-    if score_recs:
-        swriter = rd.score_writer()
-        swriter.write_many(score_recs)
-        swriter.close()
-    board = run_leaderboard(load_run(rd.path), seed=seed)
-    rd.write_leaderboard(board)
+    with rd.lock():  # one writer at a time, as for a run; checked again under the lock
+        if rd.exists():
+            manifest = rd.read_manifest()
+            if any(d.task == task and d.model == model for d in rd.read_dialogues()):
+                raise UserError(f"{rd.path} already holds {model} on {task}; import into another folder")
+        rounds = max((sum(t.speaker == "seeker" for t in d.transcript) for d in dialogues), default=0)
+        manifest.supporters = list(dict.fromkeys([*manifest.supporters, model]))
+        manifest.tasks[task] = {
+            "name": task,
+            "language": lang,
+            "protocol": protocol,
+            "simulator": simulator,
+            "judge": judge,
+            "rounds": rounds,
+            "imported_from": {
+                "transcripts": str(transcripts_path),
+                "scores": str(scores_path) if scores_path is not None else None,
+                "cards": str(cards_path) if cards_path is not None else None,
+            },
+        }
+        manifest.protocols[task] = protocol
+        ids = manifest.cards.setdefault(task, [])
+        ids.extend(d.card_id for d in dialogues if d.card_id not in ids)
+        rd.write_manifest(manifest)
+        writer = rd.dialogue_writer()
+        writer.write_many(dialogues)
+        writer.close()
+        if score_recs:
+            swriter = rd.score_writer()
+            swriter.write_many(score_recs)
+            swriter.close()
+        board = run_leaderboard(load_run(rd.path), seed=seed)
+        rd.write_leaderboard(board)
     return rd, board
