@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from esc_bench.engine.dialogue import run_dialogue
 from esc_bench.engine.plan import RunPlan, TaskPlan
-from esc_bench.engine.progress import RunProgress
+from esc_bench.engine.progress import ROLES, CountedSeat, RunProgress
 from esc_bench.engine.run_manifest import build_manifest
 from esc_bench.protocols.base import JudgeSeat
 from esc_bench.records import Card, DialogueRecord
@@ -43,7 +43,8 @@ class RunOutcome:
     scores_missing: int = 0  # a reply with no score, after the re-asks
     judge_errors: int = 0  # a judge call that failed after its retries
     interrupted: bool = False
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)  # per model: CallStats.as_dict()
+    roles: dict[str, Any] = field(default_factory=dict)  # per role (seeker, supporter, judge): the same
     final: Any = None  # what `finish` returned (the leaderboard), when the run completed
 
 
@@ -74,6 +75,18 @@ def plan_work(plan: RunPlan) -> tuple[list[WorkItem], int]:
         if it.dialogue is not None:
             it.dialogue = whole[it.dialogue.key]
     return items, skipped
+
+
+def planned_calls(items: list[WorkItem], skip_judge: bool) -> int:
+    """The calls `items` take, before retries and re-asks: what the progress's ETA counts down."""
+    n = 0
+    for it in items:
+        budget = it.task.protocol.call_budget(it.task.rounds)
+        if it.dialogue is None:
+            n += budget.seeker + budget.supporter
+        if not _skips_scoring(it.task, skip_judge):
+            n += budget.judge * len(it.dimensions) // max(1, len(it.task.protocol.score_names()))
+    return n
 
 
 def _skips_scoring(tp: TaskPlan, skip_judge: bool) -> bool:
@@ -169,6 +182,7 @@ async def _work(
 ) -> RunOutcome:
     """The manifest's invocation, the workers, the end of the run (`finish`), the final status."""
     from esc_bench.backends.base import BackendError
+    from esc_bench.backends.managed import CallStats
     from esc_bench.errors import UserError
 
     opts = plan.options
@@ -178,7 +192,9 @@ async def _work(
     run_dir.write_manifest(manifest)
     dialogue_out = run_dir.dialogue_writer()
     score_out = run_dir.score_writer()
-    progress = RunProgress(console, stats, total_dialogues=len(items), skipped=outcome.dialogues_skipped)
+    roles = {role: CallStats() for role in ROLES}
+    progress = RunProgress(console, stats, total_dialogues=len(items), skipped=outcome.dialogues_skipped,
+                           planned_calls=planned_calls(items, opts.skip_judge), roles=roles)
 
     async def worker(q: asyncio.Queue[WorkItem]) -> None:
         while True:
@@ -196,7 +212,8 @@ async def _work(
             d = await run_dialogue(
                 task=tp.name, model=it.model, card=card, language=tp.config.language,
                 protocol=tp.protocol, rounds=tp.rounds,
-                seeker=backends[tp.simulator], supporter=backends[it.model],
+                seeker=CountedSeat(backends[tp.simulator], roles["seeker"]),
+                supporter=CountedSeat(backends[it.model], roles["supporter"]),
             )
             d.card_sha = card_digest(card)
             d.card = card
@@ -211,7 +228,8 @@ async def _work(
             return
         judge = None
         if tp.protocol.spec.judged:
-            judge = JudgeSeat(backends[tp.judge], tp.judge, plan.models[tp.judge], tp.config.judge_retries)
+            seat = CountedSeat(backends[tp.judge], roles["judge"])
+            judge = JudgeSeat(seat, tp.judge, plan.models[tp.judge], tp.config.judge_retries)
         scores = await tp.protocol.score(d, judge, it.dimensions)
         score_out.write_many(scores)
         outcome.scores_done += len(scores)
@@ -281,6 +299,7 @@ async def _work(
                 out.close()
         outcome.interrupted = status == "interrupted"
         outcome.stats = {name: s.as_dict() for name, s in stats.items()}
+        outcome.roles = {role: s.as_dict() for role, s in roles.items()}
         finish_invocation(manifest, status, outcome.stats)
         try:
             run_dir.write_manifest(manifest)

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import shlex
 import sys
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from esc_bench.console import styled
 from esc_bench.engine import finalize  # by module: tests replace its functions
 from esc_bench.engine.plan import FailureBudget, RunOptions, RunPlan, build_plan
+from esc_bench.engine.progress import totals_line
 from esc_bench.engine.runner import RunOutcome, execute, sigterm_as_interrupt
 from esc_bench.records import DialogueRecord, ScoreRecord
 from esc_bench.store.run_dir import RunDir
@@ -58,6 +60,7 @@ def run_session(opts: RunOptions, console: Console, *, scale: str = "4") -> int:
 
 def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
     opts = plan.options
+    started = time.monotonic()
     verb = "resuming" if plan.resuming else "run"
     console.print(
         styled("esc-bench", "bold", f" {verb} {plan.run_id}: {len(plan.tasks)} task(s) × "
@@ -79,12 +82,12 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
             return finalize.end_of_run(plan.run_dir, seed=opts.seed)
 
         outcome = asyncio.run(execute(plan, console, finish=finish))
-        return _end_of_run(plan, outcome, console, scale)
+        return _end_of_run(plan, outcome, console, scale, started)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the run loop (e.g. while printing)
         return _interrupted(plan)
 
 
-def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str) -> int:
+def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str, started: float) -> int:
     opts = plan.options
     end = outcome.final
     if end is None:  # interrupted before the end: the tables of what is finished
@@ -101,6 +104,7 @@ def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str
             "use --no-cache to ask the models afresh",
             highlight=False,
         )
+    console.print(totals_line(time.monotonic() - started, outcome.roles, outcome.stats), highlight=False)
     if outcome.interrupted:
         return _interrupted(plan)
     planned_keys = {(tp.name, m, c.id) for tp in plan.tasks for m in plan.supporters for c in tp.cards}
