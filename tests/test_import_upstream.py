@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from esc_bench.analysis.importers import parse_scores, parse_transcripts
+from esc_bench.ingest.upstream_results import parse_scores, parse_transcripts
 from esc_bench.commands import import_upstream as import_cmd
 from esc_bench.dimensions import BY_KEY, DIMENSION_NAMES
 from esc_bench.errors import DataError, UserError

@@ -29,8 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("esc_bench.store",)),
     ("analysis", ("esc_bench.analysis",)),
     ("engine", ("esc_bench.engine",)),
-    ("ingest", ("esc_bench.data.sage_import", "esc_bench.data.sage_results", "esc_bench.analysis.importers",
-                "esc_bench.local")),
+    ("ingest", ("esc_bench.ingest", "esc_bench.local")),
     ("commands", ("esc_bench.commands",)),
     ("cli", ("esc_bench.cli",)),
 ]
@@ -94,7 +93,7 @@ def test_every_module_has_a_layer() -> None:
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("esc_bench.data.cards", "data"), ("esc_bench.data.sage_import", "ingest"),
+    [("esc_bench.data.cards", "data"), ("esc_bench.ingest.sage_import", "ingest"),
      ("esc_bench.analysis.stats", "base"), ("esc_bench.commands.run", "commands"), ("esc_bench", "base")],
 )
 def test_layer_of_uses_the_longest_prefix(module: str, layer: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from esc_bench.data.sage_results import parse_result_file
+from esc_bench.ingest.sage_results import parse_result_file
 from esc_bench.errors import DataError
 from tests.support.sage_data import RESULT_SAMPLE, shared_sage_or_skip
 

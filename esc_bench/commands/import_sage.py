@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from esc_bench.analysis.tables import render_leaderboard
     from esc_bench.console import make_console
-    from esc_bench.data.sage_import import import_sage
+    from esc_bench.ingest.sage_import import import_sage
 
     rd, board = import_sage(
         args.results, args.output, model=args.model, task=args.task, simulator=args.simulator,

@@ -37,8 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from esc_bench.analysis.importers import import_upstream
     from esc_bench.analysis.tables import render_leaderboard
+    from esc_bench.ingest.upstream_results import import_upstream
 
     rd, board = import_upstream(
         args.transcripts,

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from esc_bench.data.sage_results import PublishedDialogue, parse_result_file
 from esc_bench.errors import UserError
+from esc_bench.ingest.sage_results import PublishedDialogue, parse_result_file
 from esc_bench.protocols import sage_mechanics as rules
 from esc_bench.protocols.base import SELF_JUDGE, self_score
 from esc_bench.protocols.sage import NAME, SPEC
