@@ -90,6 +90,9 @@ def execute_plan(plan: RunPlan, console: Console, *, scale: str = "4") -> int:
 def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str, started: float) -> int:
     opts = plan.options
     end = outcome.final
+    if end is None and not _has_dialogues(plan.run_dir):  # interrupted with nothing to show
+        console.print(totals_line(time.monotonic() - started, outcome.roles, outcome.stats), highlight=False)
+        return _interrupted(plan)
     if end is None:  # interrupted before the end: the tables of what is finished
         end = finalize.end_of_run(plan.run_dir, seed=opts.seed)
     dialogues, scores = end.dialogues, end.scores  # each without its text: one streaming pass
@@ -109,6 +112,13 @@ def _end_of_run(plan: RunPlan, outcome: RunOutcome, console: Console, scale: str
         return _interrupted(plan)
     planned_keys = {(tp.name, m, c.id) for tp in plan.tasks for m in plan.supporters for c in tp.cards}
     return exit_code(planned_keys, dialogues, scores, plan.failure_budget, opts.max_failures)
+
+
+def _has_dialogues(run_dir: RunDir) -> bool:
+    try:
+        return run_dir.dialogues_path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _interrupted(plan: RunPlan) -> int:
