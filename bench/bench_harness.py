@@ -8,7 +8,7 @@ run concurrently, and all dialogues run at once.
 
     python bench/bench_harness.py --dialogues 200 --latency 0.25 --backend openai
 
-Direct mode: just the backend layer. N concurrent ManagedBackend calls against the
+Direct mode: just the backend layer. N concurrent ManagedClient calls against the
 server (in a separate process, so only client CPU is measured); prints wall time
 and CPU per call for openai_http and litellm.
 
@@ -154,7 +154,7 @@ def start_server_process(latency: float) -> tuple[subprocess.Popen, str]:
 
 async def measure(kind: str, url: str, calls: int, concurrency: int) -> dict[str, float]:
     from esc_bench.backends.base import ChatRequest
-    from esc_bench.backends.managed import ManagedBackend
+    from esc_bench.backends.managed import ManagedClient
     from esc_bench.backends.registry import make_backend
     from esc_bench.config.schema import ModelConfig
 
@@ -163,7 +163,7 @@ async def measure(kind: str, url: str, calls: int, concurrency: int) -> dict[str
         name="sup", backend=kind, model=model, api_base=url, max_concurrency=concurrency,
         timeout=60, generation={"temperature": 0.0, "max_tokens": 128},
     )  # fmt: skip
-    mb = ManagedBackend(make_backend(cfg), None, backoff_base=0.05, seed=0)
+    mb = ManagedClient(make_backend(cfg), None, backoff_base=0.05, seed=0)
 
     def request(i: int) -> ChatRequest:
         msgs = [

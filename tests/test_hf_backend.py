@@ -325,7 +325,7 @@ async def test_start_digests_the_files_on_the_worker_thread(models, tmp_path, mo
 
     from esc_bench.backends import hf
     from esc_bench.backends.cache import ResponseCache
-    from esc_bench.backends.managed import ManagedBackend
+    from esc_bench.backends.managed import ManagedClient
 
     calls = []
     for name in ("model_digest", "adapter_digest"):
@@ -338,7 +338,7 @@ async def test_start_digests_the_files_on_the_worker_thread(models, tmp_path, mo
         monkeypatch.setattr(hf, name, wrapped)
     inner = HFBackend(_cfg(models["llama"], adapters={"fluency_en": models["adapters"]["fluency_en"]}))
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    backend = ManagedBackend(inner, cache)
+    backend = ManagedClient(inner, cache)
     try:
         await backend.start()
         assert sorted(n for n, _ in calls) == ["adapter_digest", "model_digest"]

@@ -6,7 +6,7 @@ import pytest
 
 from esc_bench.backends.base import BackendError, ChatRequest
 from esc_bench.backends.litellm_backend import LiteLLMBackend, _model_for, missing_credentials
-from esc_bench.backends.managed import ManagedBackend
+from esc_bench.backends.managed import ManagedClient
 from esc_bench.config.schema import ModelConfig
 from tests.support.fake_openai import ALL_FAULTS
 from tests.test_openai_http import EXPECTED
@@ -67,7 +67,7 @@ async def test_errors_map_to_kinds_without_the_key(srv, fault):
 
 
 async def test_managed_litellm_retries_once_and_succeeds(srv):
-    mb = ManagedBackend(LiteLLMBackend(cfg(srv.url)), backoff_base=0.01, seed=0)
+    mb = ManagedClient(LiteLLMBackend(cfg(srv.url)), backoff_base=0.01, seed=0)
     srv.queue_faults("server_error")
     r = await mb.chat(ChatRequest(HI))
     await mb.aclose()

@@ -1,4 +1,4 @@
-"""ManagedBackend: retries, limits, timeouts, cache -- and the registry."""
+"""ManagedClient: retries, limits, timeouts, cache -- and the registry."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.backends.cache import ResponseCache
-from esc_bench.backends.managed import CallStats, ManagedBackend, estimate_tokens
+from esc_bench.backends.managed import CallStats, ManagedClient, estimate_tokens
 from esc_bench.backends.openai_http import OpenAIHTTPBackend
-from esc_bench.backends.registry import check_credentials, make_backend, make_managed
+from esc_bench.backends.registry import check_credentials, make_backend, make_client
 from esc_bench.config.schema import ModelConfig
 from esc_bench.errors import UserError
 from tests.support.fake_openai import RETRYABLE_FAULTS
@@ -28,8 +28,8 @@ def cfg(url, **kw) -> ModelConfig:
     return ModelConfig(**base)
 
 
-def managed(url, cache=None, **kw) -> ManagedBackend:
-    return ManagedBackend(OpenAIHTTPBackend(cfg(url, **kw)), cache, **FAST)
+def managed(url, cache=None, **kw) -> ManagedClient:
+    return ManagedClient(OpenAIHTTPBackend(cfg(url, **kw)), cache, **FAST)
 
 
 @pytest.mark.parametrize("fault", RETRYABLE_FAULTS)
@@ -80,14 +80,14 @@ async def test_retry_after_is_honoured(srv):
 
 
 def test_backoff_full_jitter_and_bounds():
-    mb = ManagedBackend(OpenAIHTTPBackend(cfg("http://x")), backoff_base=1, backoff_cap=8, seed=3)
+    mb = ManagedClient(OpenAIHTTPBackend(cfg("http://x")), backoff_base=1, backoff_cap=8, seed=3)
     delays = [mb.backoff(a, None) for a in range(1, 10) for _ in range(20)]
     assert min(delays) >= 0 and max(delays) <= 8
     assert all(0 <= mb.backoff(1, None) <= 1 for _ in range(50))
     assert mb.backoff(1, 5.0) >= 5.0
     mb.max_retry_after = 30
     assert mb.backoff(1, 3600) == 30
-    again = ManagedBackend(OpenAIHTTPBackend(cfg("http://x")), backoff_base=1, backoff_cap=8, seed=3)
+    again = ManagedClient(OpenAIHTTPBackend(cfg("http://x")), backoff_base=1, backoff_cap=8, seed=3)
     assert [again.backoff(a, None) for a in range(1, 10) for _ in range(20)] == delays
 
 
@@ -146,7 +146,7 @@ class Sleepy(Backend):
 
 
 async def test_per_attempt_timeout_then_retry():
-    mb = ManagedBackend(Sleepy(cfg(None, timeout=0.2)), **FAST)
+    mb = ManagedClient(Sleepy(cfg(None, timeout=0.2)), **FAST)
     t0 = time.perf_counter()
     r = await mb.chat(ChatRequest(HI))
     assert r.text == "ok" and 0.2 <= time.perf_counter() - t0 < 1.0
@@ -154,7 +154,7 @@ async def test_per_attempt_timeout_then_retry():
 
 
 async def test_timeout_final_error_and_unexpected_exception():
-    mb = ManagedBackend(Sleepy(cfg(None, timeout=0.1, max_retries=1), hangs=5), **FAST)
+    mb = ManagedClient(Sleepy(cfg(None, timeout=0.1, max_retries=1), hangs=5), **FAST)
     with pytest.raises(BackendError) as ei:
         await mb.chat(ChatRequest(HI))
     assert ei.value.kind == "timeout" and ei.value.attempts == 2
@@ -163,7 +163,7 @@ async def test_timeout_final_error_and_unexpected_exception():
         async def chat(self, request):
             raise ZeroDivisionError("boom")
 
-    mb = ManagedBackend(Broken(cfg(None)), **FAST)
+    mb = ManagedClient(Broken(cfg(None)), **FAST)
     with pytest.raises(BackendError) as ei:
         await mb.chat(ChatRequest(HI))
     assert ei.value.kind == "local" and not ei.value.retryable and "boom" in str(ei.value)
@@ -173,7 +173,7 @@ async def test_cache_hit_skips_server_and_sampling_misses(srv, tmp_path):
     cache = ResponseCache(tmp_path / "r.sqlite")
     seen = []
     stats = CallStats(on_change=lambda s: seen.append(s.calls))
-    mb = ManagedBackend(OpenAIHTTPBackend(cfg(srv.url)), cache, stats=stats, **FAST)
+    mb = ManagedClient(OpenAIHTTPBackend(cfg(srv.url)), cache, stats=stats, **FAST)
     a = await mb.chat(ChatRequest(HI))
     b = await mb.chat(ChatRequest(HI))  # the same call again: a hit
     assert srv.n_requests == 1 and b.cached and not a.cached and b.text == a.text
@@ -209,8 +209,8 @@ async def test_registry(monkeypatch, srv):
     assert isinstance(b, OpenAIHTTPBackend)
     lite = make_backend(cfg(srv.url, backend="litellm"))
     assert type(lite).__name__ == "LiteLLMBackend"
-    m = make_managed(cfg(srv.url), None, **FAST)
-    assert isinstance(m, ManagedBackend) and (await m.chat(ChatRequest(HI))).text
+    m = make_client(cfg(srv.url), None, **FAST)
+    assert isinstance(m, ManagedClient) and (await m.chat(ChatRequest(HI))).text
     await m.aclose()
     monkeypatch.delenv("NOPE_KEY", raising=False)
     with pytest.raises(UserError, match="NOPE_KEY"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from esc_bench.backends.base import ChatRequest
-from esc_bench.backends.managed import ManagedBackend
+from esc_bench.backends.managed import ManagedClient
 from esc_bench.backends.openai_http import OpenAIHTTPBackend, partial_content
 from esc_bench.backends.registry import make_backend
 from esc_bench.config.schema import ModelConfig
@@ -49,7 +49,7 @@ async def test_thin_client_reads_a_bounded_prefix_and_marks_the_reply_cut() -> N
         assert res.cut and len(res.text) == 1000 and HUGE.startswith(res.text)
         # A short reply is untouched.
         small = ModelConfig(name="j", backend="openai", model="j", api_base=srv.url, max_reply_chars=1000)
-        managed = ManagedBackend(make_backend(small))
+        managed = ManagedClient(make_backend(small))
         try:
             ok = await managed.chat(ChatRequest(messages=[{"role": "user", "content": "hi"}]))
         finally:
@@ -61,7 +61,7 @@ async def test_thin_client_reads_a_bounded_prefix_and_marks_the_reply_cut() -> N
 async def test_litellm_replies_are_cut_after() -> None:
     with FakeOpenAI(reply=lambda body: "x" * 50_000) as srv:
         cfg = ModelConfig(name="l", backend="litellm", model="openai/l", api_base=srv.url, max_reply_chars=700)
-        managed = ManagedBackend(make_backend(cfg))
+        managed = ManagedClient(make_backend(cfg))
         try:
             res = await managed.chat(ChatRequest(messages=[{"role": "user", "content": "hi"}]))
         finally:

@@ -1,15 +1,18 @@
-"""The one backend interface: async chat(request) -> result.
+"""The two roles of a model in esc-bench, and what they exchange.
 
-A backend makes exactly one attempt per call and raises BackendError on failure.
-Concurrency limits, rate limits, retries, timeouts and the response cache are
-applied once, around every backend, by esc_bench.backends.managed.
+- `Backend`: talks to one model, ONE attempt per call (BackendError on failure). One subclass per
+  kind of model: openai_http (thin OpenAI-API client), litellm_backend, hf (local weights).
+- `ModelClient`: what the engine and the protocols talk to: a Backend behind the model's limits,
+  retries, timeout, reply size limit and the response cache (managed.ManagedClient), applied once.
+
+Both are built by registry.make_client(config) (make_backend(config) for the bare Backend).
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from esc_bench.config.schema import ModelConfig
 
@@ -62,6 +65,14 @@ class BackendError(Exception):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
+
+
+class ModelClient(Protocol):
+    """One model as the engine and protocols use it (managed.ManagedClient): retried, limited, cached."""
+
+    config: ModelConfig
+
+    async def chat(self, request: ChatRequest) -> ChatResult: ...
 
 
 class Backend(abc.ABC):

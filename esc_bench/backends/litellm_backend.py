@@ -1,7 +1,7 @@
 """LiteLLMBackend: any provider litellm knows (OpenAI, Anthropic, Gemini, Azure, vLLM, ...).
 
 litellm is imported lazily (it takes seconds), once, off the event loop. litellm's
-own retries are switched off: ManagedBackend is the only place that retries.
+own retries are switched off: ManagedClient is the only place that retries.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ManagedBackend: limits, retries, timeouts and the cache -- applied once, around any backend.
+"""ManagedClient: limits, retries, timeouts and the cache -- applied once, around any backend.
 
 Per call: cache lookup (before any limit) -> for each attempt: concurrency slot ->
 rpm / tpm limiters -> inner.chat under `config.timeout` -> on a retryable
@@ -97,7 +97,10 @@ def bounded(result: ChatResult, max_chars: int) -> ChatResult:
     return result
 
 
-class ManagedBackend(Backend):
+class ManagedClient:
+    """A Backend as the engine uses it (the ModelClient role): the model's limits, retries with
+    backoff, per-attempt timeout, reply size limit and the response cache, around one attempt."""
+
     def __init__(
         self,
         inner: Backend,
@@ -109,7 +112,7 @@ class ManagedBackend(Backend):
         seed: int | None = None,
         stats: CallStats | None = None,
     ) -> None:
-        super().__init__(inner.config)
+        self.config = inner.config
         self.inner = inner
         self.cache = cache
         self.backoff_base = backoff_base

@@ -1,16 +1,20 @@
-"""make_backend(config) -> Backend, and the credential check run before any call."""
+"""The one factory: make_client(config) -> ManagedClient around make_backend(config) -> Backend;
+and the checks run on a config before any call."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esc_bench.backends.base import Backend, BackendError
 from esc_bench.config.schema import ModelConfig
 from esc_bench.errors import UserError
 
+if TYPE_CHECKING:
+    from esc_bench.backends.managed import ManagedClient
+
 
 def make_backend(config: ModelConfig) -> Backend:
-    """The bare backend for a model config (one attempt per call; wrap it in ManagedBackend)."""
+    """The bare backend for a model config (one attempt per call; wrap it in ManagedClient)."""
     from esc_bench.redact import watch_config
 
     watch_config(config)  # its key and URL password are cut from everything written
@@ -29,11 +33,11 @@ def make_backend(config: ModelConfig) -> Backend:
     raise UserError(f"model {config.name or config.model!r}: unknown backend {config.backend!r}")
 
 
-def make_managed(config: ModelConfig, cache: Any = None, **kwargs: Any) -> Backend:
-    """make_backend wrapped once in ManagedBackend (limits, retries, timeout, cache)."""
-    from esc_bench.backends.managed import ManagedBackend
+def make_client(config: ModelConfig, cache: Any = None, **kwargs: Any) -> ManagedClient:
+    """make_backend wrapped once in ManagedClient (limits, retries, timeout, reply limit, cache)."""
+    from esc_bench.backends.managed import ManagedClient
 
-    return ManagedBackend(make_backend(config), cache, **kwargs)
+    return ManagedClient(make_backend(config), cache, **kwargs)
 
 
 def check_credentials(config: ModelConfig) -> None:

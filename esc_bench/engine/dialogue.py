@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from esc_bench.backends.base import BackendError
+from esc_bench.backends.base import BackendError, ModelClient
 from esc_bench.errors import one_line
-from esc_bench.protocols.base import ChatBackend, ProtocolPlugin, Seat, TurnContext
+from esc_bench.protocols.base import ProtocolPlugin, Seat, TurnContext
 from esc_bench.records import Card, DialogueRecord, ErrorInfo, Language, Turn, Usage
 
 
@@ -22,8 +22,8 @@ async def run_dialogue(
     language: Language,
     protocol: ProtocolPlugin,
     rounds: int,
-    seeker: ChatBackend,
-    supporter: ChatBackend,
+    seeker: ModelClient,
+    supporter: ModelClient,
 ) -> DialogueRecord:
     """The protocol's opening turns, then seeker turn / supporter reply until a seeker turn ends it.
 

@@ -138,8 +138,8 @@ async def execute(plan: RunPlan, console: Console, *, finish: Callable[[], Any] 
 async def _session(plan: RunPlan, console: Console, finish: Callable[[], Any] | None) -> RunOutcome:
     """The backends, the cache and the folder's lock around the work, released whatever happens."""
     from esc_bench.backends.cache import CACHE_FILE, ResponseCache, default_cache_path
-    from esc_bench.backends.managed import CallStats, ManagedBackend
-    from esc_bench.backends.registry import make_backend
+    from esc_bench.backends.managed import CallStats
+    from esc_bench.backends.registry import make_client
 
     opts = plan.options
     items, skipped = plan_work(plan)
@@ -154,8 +154,8 @@ async def _session(plan: RunPlan, console: Console, finish: Callable[[], Any] | 
     stats = {name: CallStats() for name in names}
     backoff_base = float(os.environ.get("ESC_BENCH_BACKOFF_BASE", "1.0"))
     backends = {
-        name: ManagedBackend(
-            make_backend(plan.models[name]), cache=cache, stats=stats[name],
+        name: make_client(
+            plan.models[name], cache=cache, stats=stats[name],
             backoff_base=backoff_base, seed=opts.seed,
         )
         for name in names

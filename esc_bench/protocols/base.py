@@ -12,11 +12,10 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from typing import Protocol as TypingProtocol
 
 from pydantic import BaseModel
 
-from esc_bench.backends.base import BackendError, ChatRequest, ChatResult, Message
+from esc_bench.backends.base import BackendError, ChatRequest, ChatResult, Message, ModelClient
 from esc_bench.config.schema import ModelConfig
 from esc_bench.records import Card, DialogueRecord, Language, ProtocolSpec, ScoreRecord, Turn, Usage
 
@@ -26,16 +25,10 @@ T = TypeVar("T")
 SELF_JUDGE = "self"
 
 
-class ChatBackend(TypingProtocol):
-    """What a seat talks to: one managed model (esc_bench.backends.managed)."""
-
-    async def chat(self, request: ChatRequest) -> ChatResult: ...
-
-
 class Seat:
     """One role's line to its model: counts the role's usage; a failed call raises BackendError."""
 
-    def __init__(self, backend: ChatBackend, role: str, usage: Usage) -> None:
+    def __init__(self, backend: ModelClient, role: str, usage: Usage) -> None:
         self.backend = backend
         self.role = role
         self.usage = usage
@@ -78,7 +71,7 @@ class Seat:
 class JudgeSeat:
     """The judge of a task: its managed model, name, config and re-asks."""
 
-    backend: ChatBackend
+    backend: ModelClient
     name: str
     config: ModelConfig
     retries: int

@@ -8,12 +8,11 @@ import re
 import unicodedata
 from typing import Any
 
-from esc_bench.backends.base import BackendError, ChatRequest
+from esc_bench.backends.base import BackendError, ChatRequest, ModelClient
 from esc_bench.config.schema import ModelConfig
 from esc_bench.dimensions import BY_NAME
 from esc_bench.errors import one_line
 from esc_bench.protocol import Protocol
-from esc_bench.protocols.base import ChatBackend
 from esc_bench.records import DialogueRecord, ErrorInfo, ScoreRecord, Usage
 
 LABELS = ("0", "1", "2", "3", "4")
@@ -38,7 +37,7 @@ async def judge_dialogue(
     dialogue: DialogueRecord,
     *,
     protocol: Protocol,
-    judge: ChatBackend,
+    judge: ModelClient,
     judge_name: str,
     judge_config: ModelConfig,
     retries: int,
@@ -59,7 +58,7 @@ async def _score_one(
     dialogue: DialogueRecord,
     dimension: str,
     protocol: Protocol,
-    judge: ChatBackend,
+    judge: ModelClient,
     judge_name: str,
     cfg: ModelConfig,
     retries: int,
