@@ -7,7 +7,7 @@ import json
 import urllib.parse
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from esc_bench.records import Language, normalize_language
 
@@ -19,6 +19,10 @@ MODEL_OUTPUT_FIELDS = (
     "backend", "model", "generation", "dimension_adapters", "adapter_suffix", "scoring",
     "dtype", "trust_remote_code", "adapters",
 )
+
+
+# Settings only a local (hf) model has: set on another backend, they are refused, not ignored.
+_LOCAL_FIELDS = ("dtype", "device_map", "max_batch_size", "batch_wait_ms", "trust_remote_code", "adapters")
 
 
 class _Strict(BaseModel):
@@ -70,6 +74,32 @@ class ModelConfig(_Strict):
 
             data = {**data, "backend": default_backend(data["model"], data.get("api_base"))}
         return data
+
+    @field_validator("scoring")
+    @classmethod
+    def _scoring_needs_logits(cls, v: str, info: ValidationInfo) -> str:
+        backend = info.data.get("backend")
+        if v == "logits" and backend != "hf":
+            raise ValueError(
+                f"logits scoring reads a local model's next-token probabilities: it needs backend: hf "
+                f"(backend: {backend} gives only text; use scoring: generate)"
+            )
+        return v
+
+    @field_validator(*_LOCAL_FIELDS)
+    @classmethod
+    def _local_only(cls, v: Any, info: ValidationInfo) -> Any:
+        backend = info.data.get("backend")
+        if backend != "hf":
+            raise ValueError(f"a setting of local models (backend: hf), not of backend: {backend}")
+        return v
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_only(cls, v: Any, info: ValidationInfo) -> Any:
+        if v and info.data.get("backend") == "hf":
+            raise ValueError("backend: hf runs the model in this process: it has no api_base")
+        return v
 
     @field_validator("api_key_env")
     @classmethod

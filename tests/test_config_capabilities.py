@@ -1,0 +1,42 @@
+"""A config asking for something its backend cannot do is refused at plan time, not ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from esc_bench.cli import main
+from tests.support.fake_openai import FakeOpenAI
+
+
+@pytest.mark.parametrize(
+    "judge_yaml,line,key,why",
+    [
+        ("backend: openai\nmodel: judge\napi_base: {url}\nscoring: logits\n", 4, "scoring", "needs backend: hf"),
+        ("backend: litellm\nmodel: openai/judge\napi_base: {url}\nscoring: logits\n", 4, "scoring", "needs backend: hf"),
+        ("model: judge\napi_base: {url}\ndtype: float16\n", 3, "dtype", "local models (backend: hf)"),
+        ("backend: openai\nmodel: judge\napi_base: {url}\nadapters: {{a: /x}}\n", 4, "adapters", "backend: hf"),
+        ("backend: hf\nmodel: /nowhere\napi_base: {url}\n", 3, "api_base", "no api_base"),
+    ],
+)
+def test_capability_mismatch_is_one_line_with_file_and_line(
+    tmp_path: Path, capsys, judge_yaml: str, line: int, key: str, why: str
+) -> None:
+    with FakeOpenAI() as srv:
+        models, tasks = tmp_path / "models", tmp_path / "tasks"
+        models.mkdir()
+        tasks.mkdir()
+        for name in ("seeker", "sup"):
+            (models / f"{name}.yaml").write_text(f"backend: openai\nmodel: {name}\napi_base: {srv.url}\n")
+        (models / "judge.yaml").write_text(judge_yaml.format(url=srv.url))
+        (tasks / "t.yaml").write_text(
+            "language: en\nprotocol: esc-bench\ncards: {source: bundled, first: 1}\nsimulator: seeker\njudge: judge\n"
+        )
+        out = tmp_path / "run"
+        rc = main(["--models", "sup", "--tasks", "t", "--model-configs", str(models), "--tasks-dir", str(tasks),
+                   "--output", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1, err
+        assert f"judge.yaml:{line}: {key}:" in err and why in err, err
+        assert srv.n_requests == 0 and not out.exists()
