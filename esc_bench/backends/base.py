@@ -70,8 +70,6 @@ class BackendError(Exception):
 class ModelClient(Protocol):
     """One model as the engine and protocols use it (managed.ManagedClient): retried, limited, cached."""
 
-    config: ModelConfig
-
     async def chat(self, request: ChatRequest) -> ChatResult: ...
 
 
