@@ -40,3 +40,16 @@ def test_capability_mismatch_is_one_line_with_file_and_line(
         assert rc == 2 and err.count("\n") == 1, err
         assert f"judge.yaml:{line}: {key}:" in err and why in err, err
         assert srv.n_requests == 0 and not out.exists()
+
+
+def test_one_config_type_per_backend(tmp_path: Path) -> None:
+    from esc_bench.config.loader import ModelRegistry
+    from esc_bench.config.schema import HFConfig, LiteLLMConfig, ModelConfig, OpenAIConfig
+
+    assert type(ModelConfig(name="a", model="gpt-4o")) is OpenAIConfig
+    assert type(ModelConfig(name="b", model="anthropic/claude-x")) is LiteLLMConfig
+    local = ModelConfig(name="c", model="/m", backend="hf", dtype="float16")
+    assert type(local) is HFConfig and isinstance(local, ModelConfig) and local.dtype == "float16"
+    assert not hasattr(ModelConfig(name="d", model="gpt-4o"), "dtype")  # no other backend's settings
+    (tmp_path / "j.yaml").write_text("model: judge\napi_base: http://h/v1\ndimension_adapters: true\n")
+    assert type(ModelRegistry([tmp_path], builtin=False).get("j")) is OpenAIConfig

@@ -94,7 +94,7 @@ class Backend(abc.ABC):
         return {
             "backend": self.config.backend,
             "model": self.config.model,
-            "api_base": self.config.api_base,
+            "api_base": getattr(self.config, "api_base", None),  # HTTP backends have one
         }
 
     def merged_params(self, request: ChatRequest) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.backends.hf_files import adapter_digest, expand_path, model_digest, model_source
-from esc_bench.config.schema import ModelConfig
+from esc_bench.config.schema import HFConfig
 from esc_bench.errors import exc_line
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
@@ -65,7 +65,9 @@ class _Item:
 class HFBackend(Backend):
     """A local transformers causal LM (+ optional LoRA adapters), batched dynamically."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    config: HFConfig
+
+    def __init__(self, config: HFConfig) -> None:
         super().__init__(config)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="esc-bench-hf")
         self._pending: list[_Item] = []

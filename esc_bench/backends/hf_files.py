@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from esc_bench.backends.base import BackendError
-from esc_bench.config.schema import ModelConfig
+from esc_bench.config.schema import HFConfig
 
 # Small files of a model folder that define its behaviour: hashed by content.
 MODEL_FILES = (
@@ -31,7 +31,7 @@ def expand_path(value: str) -> str:
 
 
 
-def model_source(config: ModelConfig) -> str:
+def model_source(config: HFConfig) -> str:
     """The local folder or hub id to load; a local path that does not exist is an error."""
     model = config.model
     path = expand_path(model)
@@ -42,7 +42,7 @@ def model_source(config: ModelConfig) -> str:
     return model  # a hub id
 
 
-def model_folder(config: ModelConfig) -> Path | None:
+def model_folder(config: HFConfig) -> Path | None:
     """The local folder the model loads from: the path, or a hub id's cached snapshot (None if
     the id is not in the local cache, or the path does not exist)."""
     try:
@@ -62,7 +62,7 @@ def model_folder(config: ModelConfig) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
-def model_digest(config: ModelConfig) -> str:
+def model_digest(config: HFConfig) -> str:
     """sha256 over the model folder's defining small files (bytes) and its weight files (name,
     size, mtime). A hub id uses its snapshot in the local HF cache; the id alone when absent."""
     h = hashlib.sha256()
@@ -89,7 +89,7 @@ def model_digest(config: ModelConfig) -> str:
     return h.hexdigest()[:16]
 
 
-def adapter_digest(config: ModelConfig) -> str:
+def adapter_digest(config: HFConfig) -> str:
     """sha256 over adapter names and the bytes of their files (paths when absent)."""
     h = hashlib.sha256()
     for name in sorted(config.adapters):

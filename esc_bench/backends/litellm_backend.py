@@ -22,12 +22,12 @@ from esc_bench.backends.openai_http import (
     read_api_key,
 )
 from esc_bench.config.providers import load_litellm, loaded_litellm
-from esc_bench.config.schema import ModelConfig
+from esc_bench.config.schema import HTTPModelConfig
 
 _LOCAL_PROVIDERS = frozenset({"ollama", "ollama_chat", "lm_studio", "llamafile"})
 
 
-def missing_credentials(config: ModelConfig) -> str | None:
+def missing_credentials(config: HTTPModelConfig) -> str | None:
     """One line naming a missing key, or None when the config looks usable."""
     problem = api_key_env_problem(config)
     if problem or config.api_key_env:
@@ -62,7 +62,9 @@ def _model_for(model: str, adapter: str | None, providers: Any) -> str:
 
 
 class LiteLLMBackend(Backend):
-    def __init__(self, config: ModelConfig) -> None:
+    config: HTTPModelConfig
+
+    def __init__(self, config: HTTPModelConfig) -> None:
         super().__init__(config)
         self._picker = ReplicaPicker(list(config.api_bases()))
         self._import_lock: asyncio.Lock | None = None

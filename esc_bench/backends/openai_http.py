@@ -23,7 +23,7 @@ import aiohttp
 
 from esc_bench.backends.base import Backend, BackendError, ChatRequest, ChatResult
 from esc_bench.config.providers import OPENAI_COMPATIBLE, openai_endpoint, openai_params, token_prices
-from esc_bench.config.schema import ModelConfig
+from esc_bench.config.schema import HTTPModelConfig
 
 # Provider prefixes that name an OpenAI-compatible server, not part of the model: the table's,
 # and a few more spellings of local servers.
@@ -41,7 +41,7 @@ def strip_provider(model: str) -> str:
     return model
 
 
-def api_key_env_problem(config: ModelConfig) -> str | None:
+def api_key_env_problem(config: HTTPModelConfig) -> str | None:
     """One line if `api_key_env` names a variable that is unset or empty, else None."""
     name = config.api_key_env
     if name and not os.environ.get(name, "").strip():
@@ -50,7 +50,7 @@ def api_key_env_problem(config: ModelConfig) -> str | None:
     return None
 
 
-def read_api_key(config: ModelConfig, fallback_envs: tuple[str, ...] = ()) -> str | None:
+def read_api_key(config: HTTPModelConfig, fallback_envs: tuple[str, ...] = ()) -> str | None:
     """The key from `os.environ[config.api_key_env]` (BackendError(auth) if it is missing), or
     else from the first of the provider's usual variables that is set (None: no key)."""
     if not config.api_key_env:
@@ -225,7 +225,9 @@ def partial_content(prefix: bytes) -> str | None:
 
 # ---- the backend -----------------------------------------------------------------------------
 class OpenAIHTTPBackend(Backend):
-    def __init__(self, config: ModelConfig) -> None:
+    config: HTTPModelConfig
+
+    def __init__(self, config: HTTPModelConfig) -> None:
         super().__init__(config)
         endpoint = openai_endpoint(config.model, config.api_bases(), config.api_key_env)
         self._problem = endpoint.problem  # caught at plan time (check_credentials); here, a call fails

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from esc_bench.backends.base import Backend, BackendError
-from esc_bench.config.schema import ModelConfig
+from esc_bench.config.schema import HFConfig, HTTPModelConfig, LiteLLMConfig, ModelConfig, OpenAIConfig
 from esc_bench.errors import UserError
 
 if TYPE_CHECKING:
@@ -17,16 +17,17 @@ def make_backend(config: ModelConfig) -> Backend:
     """The bare backend for a model config (one attempt per call; wrap it in ManagedClient)."""
     from esc_bench.redact import watch_config
 
-    watch_config(config)  # its key and URL password are cut from everything written
-    if config.backend == "openai":
+    if isinstance(config, HTTPModelConfig):
+        watch_config(config)  # its key and URL password are cut from everything written
+    if isinstance(config, OpenAIConfig):
         from esc_bench.backends.openai_http import OpenAIHTTPBackend
 
         return OpenAIHTTPBackend(config)
-    if config.backend == "litellm":
+    if isinstance(config, LiteLLMConfig):
         from esc_bench.backends.litellm_backend import LiteLLMBackend
 
         return LiteLLMBackend(config)
-    if config.backend == "hf":
+    if isinstance(config, HFConfig):
         from esc_bench.backends.hf import HFBackend
 
         return HFBackend(config)
@@ -42,7 +43,7 @@ def make_client(config: ModelConfig, cache: Any = None, **kwargs: Any) -> Manage
 
 def check_credentials(config: ModelConfig) -> None:
     """Raise UserError (one line) if a key the model needs is missing. hf needs none."""
-    if config.backend == "hf":
+    if isinstance(config, HFConfig):
         from esc_bench.backends.hf_files import model_source
 
         try:
@@ -52,7 +53,7 @@ def check_credentials(config: ModelConfig) -> None:
                 f"model {config.name!r}: {exc.message} (getting ESC-Role / ESC-RANK weights: docs/local-models.md)"
             ) from None
         return
-    if config.backend == "openai":
+    if isinstance(config, OpenAIConfig):
         from esc_bench.backends.openai_http import api_key_env_problem
         from esc_bench.config.providers import openai_endpoint
 
@@ -61,9 +62,11 @@ def check_credentials(config: ModelConfig) -> None:
             problem = openai_endpoint(config.model, config.api_bases(), config.api_key_env).problem
             if problem:
                 problem = f"model {config.name or config.model!r}: {problem}"
-    else:
+    elif isinstance(config, LiteLLMConfig):
         from esc_bench.backends.litellm_backend import missing_credentials
 
         problem = missing_credentials(config)
+    else:
+        return
     if problem:
         raise UserError(problem)

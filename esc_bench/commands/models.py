@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
             problems.append(str(exc))
             continue
         key = "-"
-        if c.api_key_env:
-            key = f"{c.api_key_env} ({'set' if os.environ.get(c.api_key_env) else 'missing'})"
+        env = getattr(c, "api_key_env", None)  # HTTP backends name one
+        if env:
+            key = f"{env} ({'set' if os.environ.get(env) else 'missing'})"
         base = ", ".join(b for b in c.api_bases() if b) or "-"
         row = [name, c.backend, c.model, base, key, str(c.max_concurrency), short_path(reg.files[name])]
         table.add_row(*row[: len(cols)])

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from esc_bench.config.schema import GroupConfig, ModelConfig, TaskConfig
+from esc_bench.config.schema import GroupConfig, ModelConfig, TaskConfig, config_type, unknown_key_message
 from esc_bench.errors import ConfigError, read_text
 
 T = TypeVar("T", bound=BaseModel)
@@ -132,8 +132,13 @@ def validate(model: type[T], data: Any, path: Path | str, lines: dict[tuple[Any,
         field = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(k for k in model.model_fields if k != "name")
-            msg = f"unknown key (allowed: {allowed})"
+            fields = model.model_fields
+            if model is ModelConfig:  # the config type of its backend
+                fields = config_type({**data, **extra}).model_fields
+            allowed = ", ".join(k for k in fields if k != "name")
+            msg = unknown_key_message(model, {**data, **extra}, str(loc[-1]) if loc else "") or (
+                f"unknown key (allowed: {allowed})"
+            )
         raise ConfigError(f"{path}:{line}: {field}: {msg}") from None
 
 

@@ -7,7 +7,7 @@ import json
 import urllib.parse
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from esc_bench.records import Language, normalize_language
 
@@ -32,16 +32,35 @@ class _Strict(BaseModel):
 _ESC_RANK_SUFFIX: dict[Language, str] = {"en": "_en", "zh": ""}
 
 
-class ModelConfig(_Strict):
-    """model_configs/NAME.yaml. The name is the file stem (or the raw model string)."""
+class JudgeSettings(_Strict):
+    """What only a judge uses (any backend may judge)."""
+
+    # Ask a LoRA adapter (hf) or served LoRA name (vLLM) per dimension:
+    # "<upstream key><protocol's rank suffix>", e.g. "fluency_en". ESC-RANK does this.
+    dimension_adapters: bool = False
+    # Adapter name = upstream key + this suffix for the dialogue's language (ESC-RANK's layout:
+    # "fluency_en" for English, "fluency" for Chinese).
+    adapter_suffix: dict[Language, str] = Field(default_factory=lambda: _ESC_RANK_SUFFIX.copy())
+    scoring: Literal["generate", "logits"] = "generate"  # parse a reply, or read P("0".."4") (hf only)
+
+    def dimension_adapter(self, key: str, language: str) -> str:
+        """The adapter (hf) or served LoRA name (vLLM) that judges one dimension in one language."""
+        return key + self.adapter_suffix.get(language, "")  # type: ignore[call-overload]
+
+
+class ModelConfig(JudgeSettings):
+    """model_configs/NAME.yaml: what every backend has. The name is the file stem (or the raw string).
+
+    One config type per backend: `ModelConfig(**fields)` and `ModelConfig.model_validate(data)` build
+    the OpenAIConfig, LiteLLMConfig or HFConfig its `backend` names (absent: the thin client for what
+    speaks the OpenAI API, else litellm; providers.default_backend); a key of another backend is an
+    error, not ignored.
+    """
 
     name: str = ""  # filled from the file stem, not written in YAML
     description: str | None = None
-    # Absent: the thin client (openai) for what speaks the OpenAI API, else litellm (providers.default_backend).
-    backend: BackendKind = "litellm"
+    backend: BackendKind
     model: str = Field(min_length=1)  # litellm model string, served name, or local path / hub id
-    api_base: str | list[str] | None = None  # a list = replicas, load-balanced
-    api_key_env: str | None = None  # the NAME of an environment variable, never a key
     max_concurrency: int = Field(default=16, ge=1, le=100_000)
     rpm: float | None = Field(default=None, gt=0)
     tpm: float | None = Field(default=None, gt=0)
@@ -51,54 +70,41 @@ class ModelConfig(_Strict):
     # A reply longer than this is cut here and marked `cut` in the records (a runaway model's
     # megabytes are neither read from the wire in full nor kept).
     max_reply_chars: int = Field(default=32_768, ge=1, le=10_000_000)
-    # Judges: ask a LoRA adapter (hf) or served LoRA name (vLLM) per dimension:
-    # "<upstream key><protocol's rank suffix>", e.g. "fluency_en". ESC-RANK does this.
-    dimension_adapters: bool = False
-    # Adapter name = upstream key + this suffix for the dialogue's language (ESC-RANK's layout:
-    # "fluency_en" for English, "fluency" for Chinese).
-    adapter_suffix: dict[Language, str] = Field(default_factory=lambda: _ESC_RANK_SUFFIX.copy())
-    scoring: Literal["generate", "logits"] = "generate"  # judges on hf: parse a reply, or read P("0".."4")
-    # Local (backend: hf)
-    dtype: str = "auto"
-    device_map: str | dict[str, Any] | None = "auto"
-    max_batch_size: int = Field(default=16, ge=1)
-    batch_wait_ms: float = Field(default=5.0, ge=0)
-    trust_remote_code: bool = False
-    adapters: dict[str, str] = Field(default_factory=dict)  # name -> path
 
-    @model_validator(mode="before")
+    def __new__(cls, *args: Any, **data: Any) -> Any:
+        return super().__new__(config_type(data) if cls is ModelConfig else cls)
+
     @classmethod
-    def _default_backend(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "backend" not in data and isinstance(data.get("model"), str):
-            from esc_bench.config.providers import default_backend
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+        if cls is ModelConfig and isinstance(obj, dict):
+            return config_type(obj).model_validate(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
 
-            data = {**data, "backend": default_backend(data["model"], data.get("api_base"))}
-        return data
+    def api_bases(self) -> list[str | None]:
+        return [None]
+
+    def public_dict(self) -> dict[str, Any]:
+        """For manifests: everything but secrets (a config holds none; env values are never read here)."""
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        return _hash(self.model_dump(mode="json", include=set(MODEL_OUTPUT_FIELDS)))
+
+
+class HTTPModelConfig(ModelConfig):
+    """A model behind an HTTP API (backend: openai or litellm)."""
+
+    api_base: str | list[str] | None = None  # a list = replicas, load-balanced
+    api_key_env: str | None = None  # the NAME of an environment variable, never a key
 
     @field_validator("scoring")
     @classmethod
-    def _scoring_needs_logits(cls, v: str, info: ValidationInfo) -> str:
-        backend = info.data.get("backend")
-        if v == "logits" and backend != "hf":
+    def _scoring_needs_logits(cls, v: str) -> str:
+        if v == "logits":
             raise ValueError(
-                f"logits scoring reads a local model's next-token probabilities: it needs backend: hf "
-                f"(backend: {backend} gives only text; use scoring: generate)"
+                "logits scoring reads a local model's next-token probabilities: it needs backend: hf "
+                f"(backend: {cls.model_fields['backend'].default} gives only text; use scoring: generate)"
             )
-        return v
-
-    @field_validator(*_LOCAL_FIELDS)
-    @classmethod
-    def _local_only(cls, v: Any, info: ValidationInfo) -> Any:
-        backend = info.data.get("backend")
-        if backend != "hf":
-            raise ValueError(f"a setting of local models (backend: hf), not of backend: {backend}")
-        return v
-
-    @field_validator("api_base")
-    @classmethod
-    def _http_only(cls, v: Any, info: ValidationInfo) -> Any:
-        if v and info.data.get("backend") == "hf":
-            raise ValueError("backend: hf runs the model in this process: it has no api_base")
         return v
 
     @field_validator("api_key_env")
@@ -125,10 +131,6 @@ class ModelConfig(_Strict):
                 raise ValueError(f"{url!r} is not an http(s) URL like http://localhost:8000/v1")
         return v
 
-    def dimension_adapter(self, key: str, language: str) -> str:
-        """The adapter (hf) or served LoRA name (vLLM) that judges one dimension in one language."""
-        return key + self.adapter_suffix.get(language, "")  # type: ignore[call-overload]
-
     def api_bases(self) -> list[str | None]:
         if isinstance(self.api_base, list):
             return list(self.api_base) or [None]
@@ -146,8 +148,58 @@ class ModelConfig(_Strict):
             data["api_base"] = strip_userinfo(self.api_base)
         return data
 
-    def config_hash(self) -> str:
-        return _hash(self.model_dump(mode="json", include=set(MODEL_OUTPUT_FIELDS)))
+class OpenAIConfig(HTTPModelConfig):
+    """backend: openai -- the thin aiohttp client (backends/openai_http.py)."""
+
+    backend: Literal["openai"] = "openai"
+
+
+class LiteLLMConfig(HTTPModelConfig):
+    """backend: litellm -- any provider litellm knows (backends/litellm_backend.py)."""
+
+    backend: Literal["litellm"] = "litellm"
+
+
+class HFConfig(ModelConfig):
+    """backend: hf -- local weights run in this process (backends/hf.py)."""
+
+    backend: Literal["hf"] = "hf"
+    dtype: str = "auto"
+    device_map: str | dict[str, Any] | None = "auto"
+    max_batch_size: int = Field(default=16, ge=1)
+    batch_wait_ms: float = Field(default=5.0, ge=0)
+    trust_remote_code: bool = False
+    adapters: dict[str, str] = Field(default_factory=dict)  # name -> path
+
+
+_CONFIG_TYPES: dict[str, type[ModelConfig]] = {"openai": OpenAIConfig, "litellm": LiteLLMConfig, "hf": HFConfig}
+
+
+def config_type(data: dict[str, Any]) -> type[ModelConfig]:
+    """The config type for raw fields: by `backend`, or the default for the model when it is absent
+    (ModelConfig itself for an unknown backend, so validation names the allowed ones)."""
+    backend = data.get("backend")
+    if backend is None and isinstance(data.get("model"), str):
+        from esc_bench.config.providers import default_backend
+
+        backend = default_backend(data["model"], data.get("api_base"))
+    return _CONFIG_TYPES.get(backend, ModelConfig) if isinstance(backend, str) else ModelConfig
+
+
+def unknown_key_message(config: type[BaseModel], data: dict[str, Any], key: str) -> str | None:
+    """Why a model config key is unknown, when another backend has it."""
+    if config is not ModelConfig:
+        return None
+    kind = config_type(data)
+    owners = [name for name, t in _CONFIG_TYPES.items() if key in t.model_fields]
+    if kind is ModelConfig or not owners:
+        return None
+    backend = kind.model_fields["backend"].default
+    if owners == ["hf"]:
+        return f"a setting of local models (backend: hf), not of backend: {backend}"
+    if backend == "hf":
+        return f"backend: hf runs the model in this process: it has no {key}"
+    return None
 
 
 class CardSelection(_Strict):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from esc_bench.config.loader import ModelRegistry, TaskRegistry
-from esc_bench.config.schema import ModelConfig, TaskConfig
+from esc_bench.config.schema import HFConfig, ModelConfig, TaskConfig
 from esc_bench.errors import ConfigError, UserError
 from esc_bench.protocols.base import SELF_JUDGE, ProtocolPlugin
 from esc_bench.records import Card, RunOptions
@@ -132,7 +132,7 @@ def _check_judge_adapters(plans: list[TaskPlan], models: dict[str, ModelConfig])
     """A local judge with one adapter per dimension must have every adapter its tasks need."""
     for tp in plans:
         cfg = models.get(tp.judge)
-        if cfg is None or cfg.backend != "hf" or not cfg.dimension_adapters:
+        if not isinstance(cfg, HFConfig) or not cfg.dimension_adapters:
             continue
         need = tp.protocol.judge_adapters(cfg, tp.config.language)
         missing = [a for a in need if a not in cfg.adapters]
