@@ -116,3 +116,24 @@ def test_a_config_written_anywhere_has_no_url_credentials() -> None:
                       api_base=["http://u:pw-secret-1@a:1/v1", "https://tok-secret-22@b/v1", "http://c/v1"])
     assert cfg.public_dict()["api_base"] == ["http://a:1/v1", "https://b/v1", "http://c/v1"]
     assert cfg.api_base[0] == "http://u:pw-secret-1@a:1/v1"  # still used for the requests
+
+
+def test_redact_follows_the_environment_as_it_changes(monkeypatch) -> None:
+    # redact reads the environment on every call (its raw bytes mapping on POSIX): a key set, changed
+    # or removed after start-up is honoured at once, and a watched variable of any name counts.
+    from esc_bench import redact as r
+
+    monkeypatch.setenv("LATE_API_KEY", "sk-late-0123456789")
+    assert r.redact("x sk-late-0123456789 y") == f"x {r.REDACTED} y"
+    monkeypatch.setenv("LATE_API_KEY", "sk-other-987654321")
+    assert r.redact("sk-late-0123456789") == "sk-late-0123456789"
+    assert r.redact("sk-other-987654321") == r.REDACTED
+    monkeypatch.delenv("LATE_API_KEY")
+    assert r.redact("sk-other-987654321") == "sk-other-987654321"
+    monkeypatch.setenv("PLAIN_NAME_FOR_TEST", "value-of-plain-name")
+    assert r.redact("value-of-plain-name") == "value-of-plain-name"
+    r.watch_env("PLAIN_NAME_FOR_TEST")
+    try:
+        assert r.redact("value-of-plain-name") == r.REDACTED
+    finally:
+        r._watched.discard("PLAIN_NAME_FOR_TEST")

@@ -147,7 +147,3 @@ def all_breakdowns(
             continue
         out[facet] = rows
     return out
-
-
-def breakdown_columns(spec: ProtocolSpec = ESC_EVAL_SPEC) -> list[str]:
-    return spec.columns
